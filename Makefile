@@ -1,0 +1,42 @@
+# The README's two commands are `make serve` and `make test`; everything else is a building block.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+REPOSITORY ?= models
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help install install-serve serve test lint models bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install-serve: $(BIN)/python ## install the service only (no torch)
+	$(BIN)/pip install -q -e .
+
+install: $(BIN)/python ## install service, training (CPU torch) and dev tools
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[train,dev]'
+
+serve: install-serve ## serve the bundled models on http://$(HOST):$(PORT)
+	$(BIN)/nnserve serve --repository $(REPOSITORY) --host $(HOST) --port $(PORT)
+
+test: install ## run the whole test suite (what CI runs)
+	$(BIN)/python -m pytest
+
+lint: install ## ruff on everything, mypy --strict on service/
+	$(BIN)/ruff check service training tests loadtests
+	$(BIN)/mypy
+
+models: install ## retrain and re-export every bundled model into models/
+	$(BIN)/nnserve-train all --repository $(REPOSITORY)
+
+bench: install ## run the benchmarks and rewrite docs/benchmarks.md
+	$(BIN)/python -m loadtests.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,27 @@
+"""Every family the CLI knows, imported lazily so `--help` does not pay for torch."""
+
+from __future__ import annotations
+
+import importlib
+
+from training.family import Family
+
+# name -> module under training.families exposing `FAMILY: Family`
+FAMILY_MODULES: dict[str, str] = {
+    "digits-cnn": "training.families.digits_cnn",
+    "text-lstm": "training.families.text_lstm",
+    "text-transformer": "training.families.text_transformer",
+    "digits-ae": "training.families.digits_ae",
+    "tiny-gpt": "training.families.tiny_gpt",
+}
+
+
+def family_names() -> list[str]:
+    return list(FAMILY_MODULES)
+
+
+def get_family(name: str) -> Family:
+    if name not in FAMILY_MODULES:
+        raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILY_MODULES)}")
+    family: Family = importlib.import_module(FAMILY_MODULES[name]).FAMILY
+    return family
