@@ -1,0 +1,314 @@
+"""The dynamic batcher of one model instance: a bounded queue, a collector task, one batch in flight.
+
+`submit` validates and enqueues on the event loop; the collector decides when to run (see
+`scheduling.plan`), and the batch is assembled, run and split in an executor thread so the loop keeps
+accepting requests. Only one batch per instance is in flight: requests arriving meanwhile queue up and
+form the next, larger batch, which is where batching pays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import numpy as np
+
+from service.batching.errors import (
+    BatcherStoppedError,
+    BatchExecutionError,
+    DeadlineExceededError,
+    QueueFullError,
+)
+from service.batching.observer import BatchObserver, BatchReport, DropReason, RequestTiming
+from service.batching.padding import (
+    NO_PADDING,
+    SequencePadding,
+    Signature,
+    Tensors,
+    assemble,
+    count_samples,
+    sequence_length,
+    signature,
+    split,
+)
+from service.batching.policy import BatchPolicy
+from service.batching.scheduling import Wait, plan
+from service.repository.config import BatchingSettings
+
+RunBatch = Callable[[Tensors], Mapping[str, np.ndarray]]
+"""Runs the model once on a whole batch (e.g. an ONNX Runtime session's run); called in a worker thread."""
+
+_log = logging.getLogger(__name__)
+_SMOOTHING = 0.2
+"""Weight of the newest batch in the running averages behind the Retry-After estimate."""
+_UNKNOWN_BATCH_S = 1.0
+"""Retry-After estimate before any batch has run (the queue filled up before the first answer)."""
+
+
+@dataclass(eq=False)
+class _Request:
+    inputs: Mapping[str, np.ndarray]
+    samples: int
+    length: int | None
+    signature: Signature
+    enqueued_at: float
+    deadline: float | None
+    future: asyncio.Future[Tensors]
+    running: bool = field(default=False)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    answers: list[Tensors] | None
+    stage_s: tuple[float, float, float]
+    error: Exception | None
+
+
+class Batcher:
+    """Dynamic batcher for one model instance; create it anywhere, use it from one event loop."""
+
+    def __init__(
+        self,
+        run_batch: RunBatch,
+        policy: BatchPolicy | BatchingSettings,
+        executor: Executor,
+        *,
+        padding: SequencePadding = NO_PADDING,
+        observers: Sequence[BatchObserver] = (),
+        name: str = "batcher",
+    ) -> None:
+        self.policy = policy if isinstance(policy, BatchPolicy) else BatchPolicy.from_settings(policy)
+        self.padding = padding
+        self.name = name
+        self._run_batch = run_batch
+        self._executor = executor
+        self._observers = tuple(observers)
+        self._queue: list[_Request] = []
+        self._arrival = asyncio.Event()
+        self._collector: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._busy = False
+        self._batch_s: float | None = None
+        self._requests_per_batch = 1.0
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting (not counting the batch in flight)."""
+        return len(self._queue)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a batch is executing right now."""
+        return self._busy
+
+    def retry_after_s(self) -> float:
+        """Rough time until the current queue has drained, from recent batch durations."""
+        if self._batch_s is None:
+            return _UNKNOWN_BATCH_S
+        batches_ahead = len(self._queue) / self._requests_per_batch + 1
+        return batches_ahead * self._batch_s + self.policy.max_queue_delay_s
+
+    async def submit(self, inputs: Mapping[str, np.ndarray], *, deadline: float | None = None) -> Tensors:
+        """Run `inputs` (batch axis 0, one or more samples) with other requests; return its outputs.
+
+        `deadline` is a `time.monotonic()` time; None means the policy's default timeout, if any.
+        Raises InvalidInputError, QueueFullError, DeadlineExceededError, BatcherStoppedError or
+        BatchExecutionError. Cancelling the awaiting task drops the request if it is still queued.
+        """
+        if self._stopping or (self._collector is not None and self._collector.done()):
+            raise BatcherStoppedError(f"{self.name} is stopped")
+        samples = count_samples(inputs)
+        length = sequence_length(inputs, self.padding)
+        request_signature = signature(inputs, self.padding, length)
+        now = time.monotonic()
+        if deadline is None and self.policy.default_timeout_s is not None:
+            deadline = now + self.policy.default_timeout_s
+        if deadline is not None and deadline <= now:
+            self._notify_dropped("deadline", 0.0)
+            raise DeadlineExceededError(0.0)
+        if len(self._queue) >= self.policy.max_queue_size:
+            self._notify_dropped("queue_full", 0.0)
+            raise QueueFullError(len(self._queue), self.retry_after_s())
+        if self._collector is None:
+            self._collector = asyncio.get_running_loop().create_task(self._collect(), name=self.name)
+        request = _Request(
+            inputs=inputs,
+            samples=samples,
+            length=length,
+            signature=request_signature,
+            enqueued_at=now,
+            deadline=deadline,
+            future=asyncio.get_running_loop().create_future(),
+        )
+        self._queue.append(request)
+        self._notify_depth(1)
+        self._arrival.set()
+        try:
+            return await self._result(request)
+        except asyncio.CancelledError:
+            self._abandon(request, "cancelled")
+            raise
+
+    async def stop(self) -> None:
+        """Refuse new requests, run every queued one without waiting for a full batch, then return."""
+        self._stopping = True
+        self._arrival.set()
+        if self._collector is not None:
+            await asyncio.shield(self._collector)
+
+    async def _result(self, request: _Request) -> Tensors:
+        if request.deadline is not None:
+            remaining = max(0.0, request.deadline - time.monotonic())
+            done, _ = await asyncio.wait((request.future,), timeout=remaining)
+            if not done and not request.running:
+                raise DeadlineExceededError(self._abandon(request, "deadline"))
+        return await request.future
+
+    def _abandon(self, request: _Request, reason: DropReason) -> float:
+        """Take a request out of the queue (if still there) and silence its future; returns its wait."""
+        waited = time.monotonic() - request.enqueued_at
+        if not request.running and request in self._queue:
+            self._queue.remove(request)
+            self._notify_depth(-1)
+            self._notify_dropped(reason, waited)
+        if not request.future.done():
+            request.future.cancel()
+        elif not request.future.cancelled():
+            request.future.exception()  # retrieved: no "exception never retrieved" log at collection
+        return waited
+
+    async def _collect(self) -> None:
+        try:
+            while (batch := await self._next_batch()) is not None:
+                await self._execute(batch)
+        finally:
+            for request in self._queue:
+                if not request.future.done():
+                    request.future.set_exception(BatcherStoppedError(f"{self.name} stopped"))
+            if self._queue:
+                self._notify_depth(-len(self._queue))
+                self._queue.clear()
+
+    async def _next_batch(self) -> list[_Request] | None:
+        while True:
+            if not self._queue:
+                if self._stopping:
+                    return None
+                await self._wait_for_arrival(None)
+                continue
+            now = time.monotonic()
+            decision = plan(self._queue, self.policy, now, draining=self._stopping)
+            if isinstance(decision, Wait):
+                await self._wait_for_arrival(None if decision.until is None else decision.until - now)
+                continue
+            batch = self._take(decision.indices, now)
+            if batch:
+                return batch
+
+    async def _wait_for_arrival(self, timeout_s: float | None) -> None:
+        self._arrival.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._arrival.wait(), timeout_s)
+
+    def _take(self, indices: Sequence[int], now: float) -> list[_Request]:
+        """Remove the chosen requests from the queue; those past their deadline fail instead of running."""
+        chosen = [self._queue[i] for i in indices]
+        for i in sorted(indices, reverse=True):
+            del self._queue[i]
+        self._notify_depth(-len(chosen))
+        batch = []
+        for request in chosen:
+            waited = now - request.enqueued_at
+            if request.deadline is not None and request.deadline <= now:
+                request.future.set_exception(DeadlineExceededError(waited))
+                self._notify_dropped("deadline", waited)
+            else:
+                request.running = True
+                batch.append(request)
+        return batch
+
+    async def _execute(self, batch: list[_Request]) -> None:
+        started = time.monotonic()
+        timings = tuple(RequestTiming(r.samples, started - r.enqueued_at) for r in batch)
+        self._busy = True
+        try:
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                self._executor,
+                self._run_sync,
+                [r.inputs for r in batch],
+                [r.samples for r in batch],
+                [r.length for r in batch],
+            )
+        except Exception as exc:  # the executor refused the work (e.g. shut down)
+            outcome = _Outcome(None, (0.0, 0.0, 0.0), exc)
+        finally:
+            self._busy = False
+        self._learn(time.monotonic() - started, len(batch))
+        for index, request in enumerate(batch):
+            if request.future.done():  # its client went away while the batch ran
+                continue
+            if outcome.answers is not None:
+                request.future.set_result(outcome.answers[index])
+            else:
+                request.future.set_exception(_failure(outcome.error))
+        report = BatchReport(timings, *outcome.stage_s, error=outcome.error)
+        for observer in self._observers:
+            self._call(observer.batch_executed, report)
+
+    def _run_sync(
+        self, parts: list[Mapping[str, np.ndarray]], sizes: list[int], lengths: list[int | None]
+    ) -> _Outcome:
+        """Worker-thread side: assemble, run, split; each stage timed, any failure returned, not raised."""
+        marks = [time.perf_counter()]
+        answers = None
+        error = None
+        try:
+            inputs = assemble(parts, lengths, self.padding)
+            marks.append(time.perf_counter())
+            outputs = self._run_batch(inputs)
+            marks.append(time.perf_counter())
+            answers = split(outputs, sizes, lengths, self.padding)
+        except Exception as exc:
+            error = exc
+        marks.append(time.perf_counter())
+        stages = [b - a for a, b in pairwise(marks)] + [0.0, 0.0]
+        return _Outcome(answers, (stages[0], stages[1], stages[2]), error)
+
+    def _learn(self, batch_s: float, requests: int) -> None:
+        if self._batch_s is None:
+            self._batch_s = batch_s
+            self._requests_per_batch = float(requests)
+            return
+        self._batch_s += _SMOOTHING * (batch_s - self._batch_s)
+        self._requests_per_batch += _SMOOTHING * (requests - self._requests_per_batch)
+
+    def _notify_depth(self, delta: int) -> None:
+        for observer in self._observers:
+            self._call(observer.queue_depth_changed, delta)
+
+    def _notify_dropped(self, reason: DropReason, waited_s: float) -> None:
+        for observer in self._observers:
+            self._call(observer.request_dropped, reason, waited_s)
+
+    def _call(self, hook: Callable[..., None], *args: object) -> None:
+        """Observers must not take the batcher down: a failing hook is logged and skipped."""
+        try:
+            hook(*args)
+        except Exception:
+            _log.exception("%s: batch observer %r failed", self.name, hook)
+
+
+def _failure(error: Exception | None) -> BatchExecutionError:
+    """A fresh error per request (tasks re-raising one shared instance would tangle its traceback)."""
+    if isinstance(error, BatchExecutionError):
+        failure = type(error)(str(error))
+    else:
+        failure = BatchExecutionError(f"model execution failed: {error}")
+    failure.__cause__ = error
+    return failure
