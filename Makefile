@@ -29,7 +29,7 @@ test: install ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
 lint: install ## ruff on everything, mypy --strict on service/
-	$(BIN)/ruff check service training tests loadtests
+	$(BIN)/ruff check service training tests loadtests deploy
 	$(BIN)/mypy
 
 models: install ## retrain and re-export every bundled model into models/
