@@ -115,6 +115,8 @@ class GenerationSettings(_Strict):
     head_dim: int = Field(gt=0)
     input_ids: str = "input_ids"
     position_ids: str = "position_ids"
+    attention_mask: str = "attention_mask"
+    """INT64 [batch, past+seq], 1 = real token: left-padded sequences of any length can share a batch."""
     logits: str = "logits"
     past_key_template: str = Field("past_key_values.{layer}.key", description="Formatted with layer=i.")
     past_value_template: str = "past_key_values.{layer}.value"
@@ -132,8 +134,12 @@ class BatchingSettings(_Strict):
     timeout_ms: float | None = Field(None, gt=0, description="Default per-request deadline; None = server default.")
 
 
+def _default_providers() -> list[Provider]:
+    return ["cuda", "cpu"]
+
+
 class ExecutionSettings(_Strict):
-    providers: list[Provider] = Field(default_factory=lambda: ["cuda", "cpu"], min_length=1)
+    providers: list[Provider] = Field(default_factory=_default_providers, min_length=1)
     intra_op_threads: int | None = Field(None, ge=0, description="None = the server's rule (see docs).")
     inter_op_threads: int | None = Field(None, ge=0)
     graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
@@ -247,7 +253,9 @@ def load_config(model_dir: Path) -> ModelConfig:
         config = ModelConfig.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            + (f" (got {err['input']!r})" if err["loc"] and err["type"] != "missing" else "")
+            for err in exc.errors()
         )
         raise ConfigError(f"{path}: {problems}") from None
     if config.name is not None and config.name != model_dir.name:

@@ -1,0 +1,1 @@
+"""HTTP routes only: parsing and answering; the work happens in protocol/, tasks/ and repository/."""

@@ -1,0 +1,77 @@
+"""Model repository extension: index, and load/unload with hot swap (guarded by NNSERVE_API_KEY when set)."""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
+
+from service.api import examples as ex
+from service.api.deps import RepositoryDep, require_api_key
+from service.errors import InvalidInput
+from service.protocol.infer import describe_validation_error, parse_json
+from service.protocol.schemas import IndexRequest, IndexRow, LoadRequest
+from service.responses import OrjsonResponse
+
+router = APIRouter(tags=["Model repository"])
+Guarded = Annotated[None, Depends(require_api_key)]
+Body = TypeVar("Body", bound=BaseModel)
+
+
+async def _optional_body(request: Request, schema: type[Body]) -> Body:
+    """tritonclient sends these endpoints an empty body, `{}` or `{"parameters": {...}}`."""
+    raw = await request.body()
+    try:
+        return schema.model_validate(parse_json(raw) if raw.strip() else {})
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc)) from None
+
+
+@router.post(
+    "/v2/repository/index",
+    responses=ex.ok(ex.INDEX, list[IndexRow]),
+    openapi_extra=ex.request_body(
+        {"all": {}, "ready_only": {"ready": True}}, schema=IndexRequest.model_json_schema()
+    ),
+)
+async def index(request: Request, repository: RepositoryDep) -> Response:
+    """Every model on disk with each version's state (READY, LOADING, UNAVAILABLE) and the reason."""
+    body = await _optional_body(request, IndexRequest)
+    return OrjsonResponse(repository.index(ready_only=body.ready))
+
+
+@router.post(
+    "/v2/repository/models/{name}/load",
+    responses={200: {"description": "Loaded (empty body)"}, **ex.errors(400, 401, 404)},
+    openapi_extra=ex.request_body({"reload": {}}, schema=LoadRequest.model_json_schema()),
+)
+async def load(name: str, request: Request, repository: RepositoryDep, _: Guarded) -> Response:
+    """(Re)load a model from disk: new versions swap in atomically; requests in flight finish on the old.
+
+    A reload that yields nothing servable fails with 400 and leaves the served versions in place.
+    """
+    body = await _optional_body(request, LoadRequest)
+    if body.parameters:
+        raise InvalidInput(
+            f"parameters: {sorted(body.parameters)} not supported; change config.yaml and files on disk, "
+            "then load without parameters"
+        )
+    await repository.load(name)
+    return Response(status_code=200)
+
+
+@router.post(
+    "/v2/repository/models/{name}/unload",
+    responses={200: {"description": "Unloaded (empty body)"}, **ex.errors(401, 404)},
+    openapi_extra=ex.request_body(
+        {"unload": {}, "tritonclient": {"parameters": {"unload_dependents": False}}},
+        schema=LoadRequest.model_json_schema(),
+    ),
+)
+async def unload(name: str, request: Request, repository: RepositoryDep, _: Guarded) -> Response:
+    """Stop serving a model; requests in flight finish first. It no longer counts against readiness."""
+    await _optional_body(request, LoadRequest)
+    await repository.unload(name)
+    return Response(status_code=200)

@@ -1,0 +1,124 @@
+"""Task routes, KServe v1 / TF-Serving style: `:predict` with instances or uploaded files; model status."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from service.api import examples as ex
+from service.api.deps import VERSION_PARAMETER, ModelDep, PipelinesDep, RepositoryDep, SettingsDep
+from service.errors import InvalidInput
+from service.protocol.body import decompress
+from service.protocol.predict import (
+    ModelStatus,
+    PredictRequest,
+    PredictResponse,
+    check_count,
+    parse_predict_body,
+    parse_top_k,
+)
+from service.responses import OrjsonResponse
+from service.tasks.classification import DEFAULT_TOP_K
+from service.tasks.pipelines import Instance
+
+router = APIRouter(tags=["Task endpoints (v1)"])
+
+
+@router.get("/v1/models/{name}", responses={**ex.ok(ex.MODEL_STATUS, ModelStatus), **ex.errors(404, 503)})
+async def model_status(name: str, repository: RepositoryDep) -> Response:
+    """Every version of the model with its state, the reason when it is not ready, and the provider in use."""
+    entry = repository.entry(name)
+    versions: list[dict[str, Any]] = []
+    for status in entry.status:
+        served = entry.served.get(status.version) if status.version is not None else None
+        versions.append(
+            {
+                "version": "" if status.version is None else str(status.version),
+                "state": status.state.value,
+                "reason": status.reason,
+                "provider": served.provider if served is not None else None,
+            }
+        )
+    task = entry.config.task if entry.config is not None else None
+    return OrjsonResponse({"name": name, "ready": bool(entry.served), "task": task, "versions": versions})
+
+
+async def _uploaded_instances(request: Request, limit: int) -> tuple[list[Instance], int]:
+    """Files of a multipart upload (any field name) as picture instances, plus an optional `top_k` field."""
+    instances: list[Instance] = []
+    k = DEFAULT_TOP_K
+    async with request.form(max_files=limit, max_fields=16) as form:
+        for field, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                where = f"files[{len(instances)}] {value.filename!r}"
+                instances.append(Instance(where, await value.read()))
+            elif field == "top_k":
+                k = parse_top_k(value)
+            else:
+                raise InvalidInput(f"form field {field!r}: unknown; send image files and optionally top_k")
+    if not instances:
+        raise InvalidInput("files: no file in the form; send one or more, e.g. curl -F file=@digit.png")
+    check_count(instances, limit, "files")
+    return instances, k
+
+
+_PREDICT_DOCS: dict[str, Any] = {
+    "responses": {
+        200: {
+            "description": "One prediction per instance",
+            "model": PredictResponse,
+            "content": {
+                "application/json": {
+                    "examples": {
+                        "classifier": {"value": ex.PREDICT_CLASS_RESPONSE},
+                        "anomaly": {"value": ex.PREDICT_ANOMALY_RESPONSE},
+                    }
+                }
+            },
+        },
+        **ex.errors(400, 404, 413, 503),
+    },
+    "openapi_extra": ex.request_body(
+        {"image_b64": ex.PREDICT_IMAGE, "pixels": ex.PREDICT_PIXELS, "text": ex.PREDICT_TEXT},
+        multipart=True,
+        schema=PredictRequest.model_json_schema(),
+    ),
+}
+
+
+@router.post("/v1/models/{name}:predict", **_PREDICT_DOCS)
+@router.post(
+    "/v1/models/{name}/versions/{version}:predict",
+    responses=_PREDICT_DOCS["responses"],
+    openapi_extra={**_PREDICT_DOCS["openapi_extra"], **VERSION_PARAMETER},
+)
+async def predict(
+    request: Request, model: ModelDep, pipelines: PipelinesDep, settings: SettingsDep
+) -> Response:
+    """Classify images or text (label, score, top_k) or score anomalies (score, threshold, is_anomaly).
+
+    JSON `{"instances": [...]}`, or `multipart/form-data` with one or more image files
+    (`curl -F file=@digit.png`); `top_k` (default 3) as `parameters.top_k` or a form field.
+    """
+    pipeline = pipelines.get(model)
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        instances, k = await _uploaded_instances(request, settings.max_instances)
+    else:
+        body = decompress(
+            await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes
+        )
+        instances, k = parse_predict_body(body, settings.max_instances)
+    # Decoding pictures is CPU work that releases the GIL: off the event loop, like inference.
+    inputs = await asyncio.to_thread(pipeline.preprocess, instances)
+    outputs = await model.infer(inputs)
+    return OrjsonResponse(
+        {
+            "model_name": model.name,
+            "model_version": str(model.version),
+            "predictions": pipeline.postprocess(outputs, k),
+        }
+    )

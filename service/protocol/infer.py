@@ -1,0 +1,212 @@
+"""v2 inference requests and responses, with the binary tensor data and classification extensions.
+
+A request body is JSON, optionally followed by raw tensor bytes; the `Inference-Header-Content-Length`
+header then gives the JSON's length (tritonclient never sends a Content-Type, so framing never depends
+on it). Inputs are checked against the model's signature here, so the runtime sees only well-formed
+arrays and a client sees which input, field and value is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from pydantic import ValidationError
+
+from service.errors import InvalidInput
+from service.protocol.schemas import InferInputTensor, InferRequest
+from service.protocol.tensors import Array, from_binary, from_json, to_binary, to_json
+from service.repository.config import TensorSpec
+from service.runtime.datatypes import v2_from_numpy
+
+
+@dataclass(frozen=True)
+class OutputChoice:
+    name: str
+    binary: bool
+    classification: int = 0
+
+
+@dataclass(frozen=True)
+class DecodedRequest:
+    id: str | None
+    inputs: dict[str, Array]
+    outputs: list[OutputChoice]
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """`inputs.0.shape: Input should be a valid list (got 'x')`: the field path and the bad value."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        value = repr(err.get("input"))
+        value = value if len(value) <= 60 else value[:57] + "..."
+        parts.append(f"{loc or '<body>'}: {err['msg']} (got {value})")
+    return "; ".join(parts)
+
+
+def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
+    """(JSON part, binary part) of a request body framed by Inference-Header-Content-Length."""
+    if header_length is None:
+        return body, memoryview(b"")
+    try:
+        length = int(header_length)
+    except ValueError:
+        raise InvalidInput(f"Inference-Header-Content-Length: not an integer: {header_length!r}") from None
+    if not 0 < length <= len(body):
+        raise InvalidInput(
+            f"Inference-Header-Content-Length: {length} is outside the body's 1..{len(body)} bytes"
+        )
+    return body[:length], memoryview(body)[length:]
+
+
+def parse_json(raw: bytes) -> Any:
+    if not raw.strip():
+        raise InvalidInput("request body is empty; expected a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+
+
+def decode_request(
+    body: bytes, header_length: str | None, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]
+) -> DecodedRequest:
+    """Numpy arrays for every model input, and the outputs to return, from one request body."""
+    head, binary = split_body(body, header_length)
+    try:
+        request = InferRequest.model_validate(parse_json(head))
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc)) from None
+    specs = {spec.name: spec for spec in inputs}
+    arrays: dict[str, Array] = {}
+    offset = 0
+    for i, tensor in enumerate(request.inputs):
+        where = f"inputs[{i}] {tensor.name!r}"
+        spec = specs.get(tensor.name)
+        if spec is None:
+            raise InvalidInput(f"{where}: the model has no such input; its inputs are {sorted(specs)}")
+        if tensor.name in arrays:
+            raise InvalidInput(f"{where}: given twice")
+        _check_signature(tensor, spec, where)
+        size = tensor.parameters.get("binary_data_size")
+        if size is not None:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise InvalidInput(
+                    f"{where}: parameters.binary_data_size must be a non-negative integer, got {size!r}"
+                )
+            if offset + size > len(binary):
+                raise InvalidInput(
+                    f"{where}: binary_data_size {size} runs past the {len(binary)} bytes after the JSON "
+                    "(is Inference-Header-Content-Length right?)"
+                )
+            arrays[tensor.name] = from_binary(
+                binary[offset : offset + size], tensor.datatype, tensor.shape, where
+            )
+            offset += size
+        else:
+            arrays[tensor.name] = from_json(tensor.data, tensor.datatype, tensor.shape, where)
+    missing = sorted(set(specs) - set(arrays))
+    if missing:
+        raise InvalidInput(f"inputs: missing {missing}; the model needs {sorted(specs)}")
+    if offset != len(binary):
+        raise InvalidInput(
+            f"body: {len(binary) - offset} bytes of binary data after the JSON belong to no input"
+        )
+    return DecodedRequest(id=request.id, inputs=arrays, outputs=_output_choices(request, outputs))
+
+
+def _check_signature(tensor: InferInputTensor, spec: TensorSpec, where: str) -> None:
+    if tensor.datatype != spec.datatype:
+        raise InvalidInput(f"{where}: datatype {tensor.datatype} does not match the model's {spec.datatype}")
+    if any(d < 0 for d in tensor.shape):
+        raise InvalidInput(f"{where}: shape {tensor.shape} has a negative dimension")
+    if len(tensor.shape) != len(spec.shape) or any(
+        want not in (-1, got) for want, got in zip(spec.shape, tensor.shape, strict=True)
+    ):
+        raise InvalidInput(
+            f"{where}: shape {tensor.shape} does not match the model's {spec.shape} (-1 = any)"
+        )
+
+
+def _output_choices(request: InferRequest, outputs: Sequence[TensorSpec]) -> list[OutputChoice]:
+    default_binary = _flag(request.parameters, "binary_data_output", "parameters")
+    if request.outputs is None:
+        return [OutputChoice(spec.name, default_binary) for spec in outputs]
+    known = {spec.name for spec in outputs}
+    choices = []
+    for i, wanted in enumerate(request.outputs):
+        where = f"outputs[{i}] {wanted.name!r}"
+        if wanted.name not in known:
+            raise InvalidInput(f"{where}: the model has no such output; its outputs are {sorted(known)}")
+        if "shared_memory_region" in wanted.parameters:
+            raise InvalidInput(f"{where}: shared memory is not supported by this server")
+        binary = (
+            _flag(wanted.parameters, "binary_data", where)
+            if "binary_data" in wanted.parameters
+            else default_binary
+        )
+        count = wanted.parameters.get("classification", 0)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise InvalidInput(
+                f"{where}: parameters.classification must be a non-negative integer, got {count!r}"
+            )
+        choices.append(OutputChoice(wanted.name, binary, count))
+    return choices
+
+
+def _flag(parameters: Mapping[str, Any], key: str, where: str) -> bool:
+    value = parameters.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{where}.{key}: must be true or false, got {value!r}")
+    return value
+
+
+def classify(array: Array, count: int, labels: Sequence[str] | None) -> Array:
+    """Classification extension: the top `count` of the last axis as `"<value>:<index>[:<label>]"` strings."""
+    count = min(count, array.shape[-1])
+    order = np.argsort(-array, axis=-1, kind="stable")[..., :count]
+    values = np.take_along_axis(array, order, axis=-1)
+    flat = [
+        f"{np.format_float_positional(v)}:{int(i)}"
+        + (f":{labels[int(i)]}" if labels is not None and int(i) < len(labels) else "")
+        for v, i in zip(values.reshape(-1), order.reshape(-1), strict=True)
+    ]
+    return np.array(flat, dtype=object).reshape(order.shape)
+
+
+def encode_response(
+    model_name: str,
+    model_version: int,
+    request_id: str | None,
+    results: Mapping[str, Array],
+    choices: Sequence[OutputChoice],
+    labels: Mapping[str, Sequence[str]],
+) -> tuple[bytes, int | None]:
+    """(body, JSON header length or None when the body is plain JSON)."""
+    tensors: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for choice in choices:
+        array = results[choice.name]
+        if choice.classification:
+            array = classify(array, choice.classification, labels.get(choice.name))
+        datatype = v2_from_numpy(array.dtype)
+        tensor: dict[str, Any] = {"name": choice.name, "datatype": datatype, "shape": list(array.shape)}
+        if choice.binary:
+            blob = to_binary(array, datatype)
+            tensor["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            tensor["data"] = to_json(array, datatype, choice.name)
+        tensors.append(tensor)
+    response: dict[str, Any] = {"model_name": model_name, "model_version": str(model_version)}
+    if request_id:
+        response["id"] = request_id
+    response["outputs"] = tensors
+    head = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not blobs:
+        return head, None
+    return b"".join([head, *blobs]), len(head)

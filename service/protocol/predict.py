@@ -1,0 +1,90 @@
+"""KServe v1 / TF-Serving style `:predict`: `{"instances": [...], "parameters": {"top_k": 3}}`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from service.errors import InvalidInput, PayloadTooLarge
+from service.protocol.infer import describe_validation_error, parse_json
+from service.tasks.classification import DEFAULT_TOP_K
+from service.tasks.pipelines import Instance
+
+
+class PredictParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    top_k: int = Field(
+        default=DEFAULT_TOP_K, ge=1, description="Classifiers: how many labels to rank per instance."
+    )
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instances: list[Any] = Field(
+        description='Images as `{"b64": "<PNG/JPEG...>"}` or nested pixel values (already model values); '
+        "strings for text models; vectors or images for anomaly models."
+    )
+    parameters: PredictParameters = Field(default_factory=PredictParameters)
+
+
+class RankedLabel(BaseModel):
+    label: str
+    score: float
+
+
+class ClassPrediction(BaseModel):
+    label: str
+    score: float
+    top_k: list[RankedLabel]
+
+
+class AnomalyPrediction(BaseModel):
+    score: float
+    threshold: float
+    is_anomaly: bool
+
+
+class PredictResponse(BaseModel):
+    model_name: str
+    model_version: str
+    predictions: list[ClassPrediction | AnomalyPrediction]
+
+
+class VersionStatus(BaseModel):
+    version: str = Field(description="Empty when the problem concerns the whole model.")
+    state: str = Field(description="READY, LOADING or UNAVAILABLE.")
+    reason: str
+    provider: str | None
+
+
+class ModelStatus(BaseModel):
+    name: str
+    ready: bool
+    task: str | None
+    versions: list[VersionStatus]
+
+
+def check_count(instances: Sequence[Any], limit: int, field: str) -> None:
+    if not instances:
+        raise InvalidInput(f"{field}: empty; send at least one instance")
+    if len(instances) > limit:
+        raise PayloadTooLarge(f"{field}: {len(instances)} given, more than max_instances ({limit})")
+
+
+def parse_predict_body(body: bytes, limit: int) -> tuple[list[Instance], int]:
+    """(instances, top_k) from a JSON body."""
+    try:
+        request = PredictRequest.model_validate(parse_json(body))
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc)) from None
+    check_count(request.instances, limit, "instances")
+    instances = [Instance(f"instances[{i}]", value) for i, value in enumerate(request.instances)]
+    return instances, request.parameters.top_k
+
+
+def parse_top_k(raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise InvalidInput(f"top_k: expected a positive integer, got {raw!r}")
+    return int(raw)

@@ -1,0 +1,232 @@
+"""The live model repository: which versions serve, why the others do not, loading, unloading, hot swap.
+
+All state changes happen on the event loop (loading itself runs in a worker thread), so a swap is one
+dict assignment between two requests: a request sees either the old versions or the new ones, and
+`ServedModel` leases keep a retired version open until its requests in flight are answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from service.errors import LoadFailed, ModelNotFound, ModelNotReady
+from service.repository.config import ModelConfig, is_valid_model_name
+from service.repository.loader import LoadOutcome, Prepare, load_model_dir
+from service.runtime.model import ServedModel
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class State(StrEnum):
+    READY = "READY"
+    LOADING = "LOADING"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    version: int | None
+    """None when the failure concerns the whole model (bad config.yaml, nothing to serve)."""
+    state: State
+    reason: str = ""
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    config: ModelConfig | None = None
+    served: dict[int, ServedModel] = field(default_factory=dict)
+    status: list[VersionStatus] = field(default_factory=list)
+    wanted: bool = True
+    """False after an explicit unload: the model then does not count against readiness."""
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self.status) and all(s.state is State.READY for s in self.status)
+
+    def reason(self) -> str:
+        return "; ".join(s.reason for s in self.status if s.reason) or "not loaded"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    reason: str
+    models: dict[str, str] = field(default_factory=dict)
+    """Reason per model that does not serve (listed even when readiness is not strict)."""
+
+
+class ModelRepository:
+    """Models under `settings.repository`, loaded at start-up and on request."""
+
+    def __init__(self, settings: Settings, prepare: Prepare | None = None) -> None:
+        self.root = settings.repository
+        self._settings = settings
+        self._prepare = prepare
+        self._entries: dict[str, ModelEntry] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.startup_done = False
+
+    def scan(self) -> list[str]:
+        """Model directory names on disk (hidden folders and names outside the pattern are skipped)."""
+        names = []
+        for path in sorted(self.root.iterdir()):
+            if not path.is_dir() or path.name.startswith("."):
+                continue
+            if not is_valid_model_name(path.name):
+                log.warning("model_name_invalid", extra={"path": str(path)})
+                continue
+            names.append(path.name)
+        return names
+
+    async def load_all(self) -> None:
+        """Start-up: load every model on disk, one after the other (loading competes for the same cores)."""
+        names = self.scan()
+        for name in names:
+            self._entries[name] = ModelEntry(name, status=[VersionStatus(None, State.LOADING, "loading")])
+        for name in names:
+            try:
+                await self.load(name)
+            except ModelNotFound:  # removed from disk since the scan
+                del self._entries[name]
+            except LoadFailed:
+                pass  # recorded in the entry and logged; the other models still load
+        self.startup_done = True
+        log.info("repository_loaded", extra={"models": len(names), "ready": self.readiness().ready})
+
+    async def load(self, name: str) -> ModelEntry:
+        """(Re)load a model from disk and swap it in; its old versions retire once their requests end."""
+        path = self._model_dir(name)
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            outcome = await asyncio.to_thread(load_model_dir, path, self._settings, self._prepare)
+            return self._swap(name, outcome)
+
+    def _swap(self, name: str, outcome: LoadOutcome) -> ModelEntry:
+        previous = self._entries.get(name)
+        status = [VersionStatus(v, State.READY) for v in sorted(outcome.ready)]
+        status += [
+            VersionStatus(v, State.UNAVAILABLE, reason) for v, reason in sorted(outcome.failed.items())
+        ]
+        if outcome.error:
+            status.append(VersionStatus(None, State.UNAVAILABLE, outcome.error))
+        for reason in [outcome.error, *outcome.failed.values()]:
+            if reason:
+                log.error("model_load_failed", extra={"model": name, "reason": reason})
+        if not outcome.ready and previous is not None and previous.served:
+            raise LoadFailed(
+                f"model {name!r}: reload failed, versions {sorted(previous.served)} keep serving: "
+                + "; ".join(s.reason for s in status)
+            )
+        entry = ModelEntry(name, config=outcome.config, served=outcome.ready, status=status)
+        self._entries[name] = entry
+        if previous is not None:
+            for model in previous.served.values():
+                model.retire()
+        if not outcome.ready:
+            raise LoadFailed(f"model {name!r} failed to load: {entry.reason()}")
+        return entry
+
+    async def unload(self, name: str) -> None:
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            entry = self._entries.get(name)
+            if entry is None:
+                raise ModelNotFound(f"model {name!r} is not loaded")
+            self._entries[name] = ModelEntry(
+                name,
+                config=entry.config,
+                status=[VersionStatus(None, State.UNAVAILABLE, "unloaded")],
+                wanted=False,
+            )
+            for model in entry.served.values():
+                model.retire()
+            log.info("model_unloaded", extra={"model": name})
+
+    def close(self) -> None:
+        for entry in self._entries.values():
+            for model in entry.served.values():
+                model.retire()
+        self._entries.clear()
+
+    def entry(self, name: str) -> ModelEntry:
+        """The entry of a known model; a model on disk that was never loaded is not ready, not unknown."""
+        if name in self._entries:
+            return self._entries[name]
+        if is_valid_model_name(name) and (self.root / name).is_dir():
+            raise ModelNotReady(f"model {name!r} is not loaded; POST /v2/repository/models/{name}/load")
+        raise ModelNotFound(f"unknown model {name!r}")
+
+    def entries(self) -> list[ModelEntry]:
+        return [self._entries[name] for name in sorted(self._entries)]
+
+    def lookup(self, name: str, version: int | None = None) -> ServedModel:
+        """The version to serve: the one asked for, else the highest ready one."""
+        entry = self.entry(name)
+        if version is None:
+            if not entry.served:
+                raise ModelNotReady(f"model {name!r} is not ready: {entry.reason()}")
+            return entry.served[max(entry.served)]
+        if version in entry.served:
+            return entry.served[version]
+        for status in entry.status:
+            if status.version == version:
+                raise ModelNotReady(
+                    f"model {name!r} version {version} is not ready: {status.reason or 'loading'}"
+                )
+        raise ModelNotFound(
+            f"model {name!r} has no version {version}; served versions: {sorted(entry.served) or 'none'}"
+        )
+
+    @contextmanager
+    def lease(self, name: str, version: int | None = None) -> Iterator[ServedModel]:
+        """The served version, kept open until the block ends even if a reload retires it meanwhile."""
+        model = self.lookup(name, version)
+        model.acquire()
+        try:
+            yield model
+        finally:
+            model.release()
+
+    def readiness(self) -> Readiness:
+        """Ready under the rule in the settings, with the reason when not."""
+        if not self.startup_done:
+            return Readiness(False, "models are loading")
+        wanted = [e for e in self._entries.values() if e.wanted]
+        if not wanted and not self._settings.ready_when_empty:
+            return Readiness(False, f"no model in {self.root} (NNSERVE_READY_WHEN_EMPTY=true allows that)")
+        problems = {e.name: e.reason() for e in wanted if not e.healthy}
+        if problems and self._settings.strict_readiness:
+            return Readiness(False, "some models are not ready", problems)
+        return Readiness(True, "", problems)
+
+    def index(self, ready_only: bool = False) -> list[dict[str, str]]:
+        """Repository-extension index: one row per version (or per model when no version applies)."""
+        rows = []
+        for entry in self.entries():
+            for status in entry.status:
+                rows.append(
+                    {
+                        "name": entry.name,
+                        "version": "" if status.version is None else str(status.version),
+                        "state": status.state.value,
+                        "reason": status.reason,
+                    }
+                )
+        for name in self.scan():
+            if name not in self._entries:
+                rows.append(
+                    {"name": name, "version": "", "state": State.UNAVAILABLE.value, "reason": "not loaded"}
+                )
+        rows.sort(key=lambda row: (row["name"], int(row["version"] or -1)))
+        return [row for row in rows if row["state"] == State.READY.value] if ready_only else rows
+
+    def _model_dir(self, name: str) -> Path:
+        if not is_valid_model_name(name) or not (self.root / name).is_dir():
+            raise ModelNotFound(f"no model directory {name!r} in the repository {self.root}")
+        return self.root / name

@@ -1,0 +1,1 @@
+"""Pre- and post-processing per task (image, text, anomaly, classification); knows no HTTP."""

@@ -1,0 +1,198 @@
+"""One pipeline per task: instances -> model inputs, model outputs -> answers. No HTTP here.
+
+Built when a version loads (the repository calls `Pipelines.prepare`), so a missing tokenizer or a config
+that does not fit the graph fails that version's load with a reason instead of failing requests later.
+"""
+
+from __future__ import annotations
+
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from service.errors import InvalidInput
+from service.repository.config import AnomalySettings, ClassificationSettings, ImagePreprocessing, TensorSpec
+from service.runtime.datatypes import V2_TO_NUMPY
+from service.runtime.model import ServedModel, Tensors
+from service.runtime.session import LoadError
+from service.tasks.anomaly import verdicts
+from service.tasks.classification import top_k
+from service.tasks.image import decode_b64, preprocess_image
+from service.tasks.text import TextEncoder
+from service.tasks.vectors import as_sample
+
+
+@dataclass(frozen=True)
+class Instance:
+    where: str
+    """How errors name it: `instances[2]` or `files[0] 'digit.png'`."""
+    value: Any
+    """A JSON value, or the bytes of an uploaded file."""
+
+
+class Pipeline(ABC):
+    @abstractmethod
+    def preprocess(self, instances: Sequence[Instance]) -> Tensors: ...
+
+    @abstractmethod
+    def postprocess(self, outputs: Tensors, top_k: int) -> list[dict[str, Any]]: ...
+
+
+def _output(model: ServedModel, name: str, field: str) -> TensorSpec:
+    for spec in model.outputs:
+        if spec.name == name:
+            return spec
+    raise LoadError(f"{field}: names output {name!r}, which is not among {[s.name for s in model.outputs]}")
+
+
+def _single_input(model: ServedModel) -> TensorSpec:
+    if len(model.inputs) != 1:
+        raise LoadError(
+            f"task {model.config.task}: needs a model with exactly one input, this graph has "
+            f"{[s.name for s in model.inputs]}"
+        )
+    return model.inputs[0]
+
+
+class SampleEncoder:
+    """Pictures (base64 or uploaded) and nested arrays -> a batch for the model's single input."""
+
+    def __init__(self, model: ServedModel, image: ImagePreprocessing | None) -> None:
+        self.spec = _single_input(model)
+        self.dtype = V2_TO_NUMPY[self.spec.datatype]
+        self.image = image
+        self.model_name = model.name
+        dims = self.spec.shape[1:]
+        if image is not None:
+            expected = (image.channels, image.height, image.width)
+            if len(dims) != 3 or any(d not in (-1, e) for d, e in zip(dims, expected, strict=True)):
+                raise LoadError(
+                    f"image: channels/height/width {list(expected)} do not fit input {self.spec.name!r} "
+                    f"of shape {self.spec.shape} (expected [-1, C, H, W])"
+                )
+            self.sample_shape: tuple[int, ...] = expected
+        elif any(d == -1 for d in dims):
+            raise LoadError(
+                f"input {self.spec.name!r} {self.spec.shape}: vectors need fixed dims past the batch axis"
+            )
+        else:
+            self.sample_shape = tuple(dims)
+
+    def encode(self, instances: Sequence[Instance]) -> Tensors:
+        batch = np.stack([self._sample(instance) for instance in instances])  # (N, *sample_shape)
+        return {self.spec.name: batch}
+
+    def _sample(self, instance: Instance) -> np.ndarray[Any, Any]:
+        value, where = instance.value, instance.where
+        if isinstance(value, dict):
+            if set(value) != {"b64"}:
+                raise InvalidInput(
+                    f'{where}: an object instance must be {{"b64": ...}}, got keys {sorted(value)}'
+                )
+            return self._picture(decode_b64(value["b64"], where), where)
+        if isinstance(value, bytes):
+            return self._picture(value, where)
+        if isinstance(value, list):
+            return as_sample(value, self.sample_shape, self.dtype, where)
+        raise InvalidInput(f'{where}: expected {{"b64": ...}} or nested numbers, got {type(value).__name__}')
+
+    def _picture(self, raw: bytes, where: str) -> np.ndarray[Any, Any]:
+        if self.image is None:
+            raise InvalidInput(
+                f"{where}: model {self.model_name!r} takes vectors, not pictures (no image section)"
+            )
+        return preprocess_image(raw, self.image, where).astype(self.dtype)
+
+
+class ImageClassifier(Pipeline):
+    def __init__(
+        self, model: ServedModel, image: ImagePreprocessing, classification: ClassificationSettings
+    ) -> None:
+        self.encoder = SampleEncoder(model, image)
+        self.classification = _checked_classification(model, classification)
+
+    def preprocess(self, instances: Sequence[Instance]) -> Tensors:
+        return self.encoder.encode(instances)
+
+    def postprocess(self, outputs: Tensors, k: int) -> list[dict[str, Any]]:
+        return top_k(outputs[self.classification.probabilities], self.classification.labels, k)
+
+
+class TextClassifier(Pipeline):
+    def __init__(self, model: ServedModel, classification: ClassificationSettings) -> None:
+        text = model.config.text
+        assert text is not None  # the schema requires it for text-classification
+        names = {s.name for s in model.inputs}
+        wanted = {text.input_ids} | ({text.attention_mask} if text.attention_mask else set())
+        if names != wanted:
+            raise LoadError(
+                f"text: input_ids/attention_mask name {sorted(wanted)}; the graph's inputs: {sorted(names)}"
+            )
+        dtypes = {s.name: V2_TO_NUMPY[s.datatype] for s in model.inputs}
+        self.encoder = TextEncoder(text, model.directory, dtypes)
+        self.classification = _checked_classification(model, classification)
+
+    def preprocess(self, instances: Sequence[Instance]) -> Tensors:
+        return self.encoder.encode([i.value for i in instances], [i.where for i in instances])
+
+    def postprocess(self, outputs: Tensors, k: int) -> list[dict[str, Any]]:
+        return top_k(outputs[self.classification.probabilities], self.classification.labels, k)
+
+
+class AnomalyDetector(Pipeline):
+    def __init__(self, model: ServedModel, anomaly: AnomalySettings) -> None:
+        self.encoder = SampleEncoder(model, model.config.image)
+        _output(model, anomaly.score, "anomaly.score")
+        self.anomaly = anomaly
+
+    def preprocess(self, instances: Sequence[Instance]) -> Tensors:
+        return self.encoder.encode(instances)
+
+    def postprocess(self, outputs: Tensors, k: int) -> list[dict[str, Any]]:
+        return verdicts(outputs[self.anomaly.score], self.anomaly)
+
+
+def _checked_classification(model: ServedModel, settings: ClassificationSettings) -> ClassificationSettings:
+    spec = _output(model, settings.probabilities, "classification.probabilities")
+    if spec.shape[-1] not in (-1, len(settings.labels)):
+        raise LoadError(
+            f"classification.labels: {len(settings.labels)} labels, output {spec.name!r} is {spec.shape}"
+        )
+    return settings
+
+
+def build_pipeline(model: ServedModel) -> Pipeline | None:
+    """The pipeline for the model's task; None for tasks served through other endpoints only."""
+    config = model.config
+    if config.task == "image-classification" and config.image and config.classification:
+        return ImageClassifier(model, config.image, config.classification)
+    if config.task == "text-classification" and config.classification:
+        return TextClassifier(model, config.classification)
+    if config.task == "anomaly-detection" and config.anomaly:
+        return AnomalyDetector(model, config.anomaly)
+    return None
+
+
+class Pipelines:
+    """The pipeline of every served version, dropped with the version when it is retired and collected."""
+
+    def __init__(self) -> None:
+        self._by_model: weakref.WeakKeyDictionary[ServedModel, Pipeline] = weakref.WeakKeyDictionary()
+
+    def prepare(self, model: ServedModel) -> None:
+        pipeline = build_pipeline(model)
+        if pipeline is not None:
+            self._by_model[model] = pipeline
+
+    def get(self, model: ServedModel) -> Pipeline:
+        pipeline = self._by_model.get(model)
+        if pipeline is None:
+            raise InvalidInput(
+                f"model {model.name!r} has task {model.config.task!r}, which :predict does not serve; "
+                f"use POST /v2/models/{model.name}/infer"
+            )
+        return pipeline
