@@ -206,7 +206,9 @@ class ModelConfig(_Strict):
             settings = getattr(self, section)
             wanted = getattr(settings, field) if settings is not None else None
             if wanted is not None and names and wanted not in names:
-                raise ValueError(f"{section}.{field} names output {wanted!r}, which is not among outputs {sorted(names)}")
+                raise ValueError(
+                    f"{section}.{field} names output {wanted!r}, which is not among outputs {sorted(names)}"
+                )
         return self
 
 
