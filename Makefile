@@ -33,7 +33,7 @@ lint: install ## ruff on everything, mypy --strict on service/
 	$(BIN)/mypy
 
 models: install ## retrain and re-export every bundled model into models/
-	$(BIN)/nnserve-train all --repository $(REPOSITORY)
+	$(BIN)/nnserve-train all --repository $(REPOSITORY) --version 1
 
 bench: install ## run the benchmarks and rewrite docs/benchmarks.md
 	$(BIN)/python -m loadtests.bench

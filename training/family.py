@@ -38,5 +38,5 @@ class Family:
     summary: str
     train: Callable[[TrainOptions], TrainResult]
     evaluate: Callable[[Path, int | None], dict[str, Any]]
-    """(repository, version or None for latest) -> the JSON object `nnserve-train evaluate NAME --json` prints.
-    Runs the exported model.onnx through ONNX Runtime, never torch."""
+    """(repository, version or None for latest) -> the JSON object that `nnserve-train evaluate NAME --json`
+    prints. Runs the exported model.onnx through ONNX Runtime, never torch."""

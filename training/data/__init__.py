@@ -1,0 +1,1 @@
+"""One loader per corpus; every corpus ships inside an installed package, so training works offline."""
