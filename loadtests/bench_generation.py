@@ -53,9 +53,7 @@ class Model:
     @property
     def past_names(self) -> list[str]:
         s = self.settings
-        return [
-            t.format(layer=i) for i in range(s.n_layers) for t in (s.past_key_template, s.past_value_template)
-        ]
+        return [t.format(layer=i) for i in range(s.n_layers) for t in (s.past_key_template, s.past_value_template)]
 
     def empty_past(self, rows: int) -> dict[str, np.ndarray]:
         shape = (rows, self.settings.n_heads, 0, self.settings.head_dim)
@@ -128,9 +126,7 @@ async def engine_run(model: Model, prompts: list[str], new_tokens: int) -> tuple
     """(tokens per second, times to first token) for `prompts` generated concurrently by a fresh engine."""
     runner = SessionRunner(model.session)
     engine = GenerationEngine.for_model(model.config, model.version_dir, runner)
-    params = [
-        SamplingParams(max_tokens=new_tokens, temperature=0.8, top_k=40, seed=i) for i in range(len(prompts))
-    ]
+    params = [SamplingParams(max_tokens=new_tokens, temperature=0.8, top_k=40, seed=i) for i in range(len(prompts))]
     started = time.perf_counter()
     results = await asyncio.gather(*(engine.generate(p, q) for p, q in zip(prompts, params, strict=True)))
     elapsed = time.perf_counter() - started

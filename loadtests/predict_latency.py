@@ -88,9 +88,7 @@ def _time_http(url: str, body: bytes, n: int, warmup: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repository", type=Path, default=Path("models"), help="default: models")
     parser.add_argument("--model", default="digits-cnn", help="an image classifier (default: digits-cnn)")
     parser.add_argument("-n", type=int, default=200, help="timed requests (default: 200)")

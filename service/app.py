@@ -1,34 +1,46 @@
-"""The app factory: one FastAPI app per Settings, wiring repository, pipelines, routes and error handling.
+"""The app factory: one FastAPI app per Settings, wiring repository, batching, metrics, routes and errors.
 
 Models load in the background after start-up, so `/v2/health/live` answers at once and
-`/v2/health/ready` turns 200 when loading is done (the usual liveness/readiness split).
+`/v2/health/ready` turns 200 when loading is done (the usual liveness/readiness split). Each version
+gets its batchers' metrics and statistics hooks before it serves (the repository's prepare hook), and
+on shutdown every version's batchers stop after answering what they hold.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from service.api import generate, openai, stats, ui, v1, v2
+from service.api import metrics as metrics_routes
 from service.api import repository as repository_routes
-from service.api import v1, v2
-from service.errors import ServiceError, headers_for, status_for
+from service.batching import BatcherError, BatchExecutionError
+from service.errors import ServiceError, headers_for, message_for, status_for
+from service.generation.registry import GenerationEngines
+from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.repository.registry import ModelRepository
 from service.responses import OrjsonResponse, error_response
+from service.runtime.model import ServedModel
 from service.settings import Settings
+from service.statistics import Statistics
 from service.tasks.pipelines import Pipelines
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Serves the ONNX models of a model repository through the **Open Inference Protocol v2** (works with the
 unmodified `tritonclient.http`, including binary tensors) and task endpoints in **KServe v1** style
-(`:predict` with JSON instances or uploaded image files). Errors are `{"error": "..."}` naming the field
-and the bad value; every answer carries `X-Request-ID`.
+(`:predict` with JSON instances or uploaded image files). Requests to a model are batched dynamically.
+Errors are `{"error": "..."}` naming the field and the bad value; every answer carries `X-Request-ID`.
+Prometheus metrics at `/metrics`.
 """
 
 
@@ -38,7 +50,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not settings.repository.is_dir():
         raise FileNotFoundError(f"repository {settings.repository} is not a directory")
     pipelines = Pipelines()
-    repository = ModelRepository(settings, prepare=pipelines.prepare)
+    metrics = Metrics()
+    statistics = Statistics()
+    default_timeout_s = settings.request_timeout_ms / 1000 or None
+
+    def prepare(model: ServedModel) -> None:
+        """Runs for each new version before it serves (in the loading thread)."""
+        pipelines.prepare(model)
+        version = str(model.version)
+        model.configure_batching(
+            default_timeout_s=default_timeout_s,
+            observers=[metrics.batch_observer(model.name, version), statistics.model(model.name, version)],
+        )
+
+    repository = ModelRepository(settings, prepare=prepare)
+    generation_engines = GenerationEngines()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,7 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             loading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loading
+            served = [model for entry in repository.entries() for model in entry.served.values()]
+            await generation_engines.close()
             repository.close()
+            await asyncio.gather(*(model.wait_closed() for model in served))
 
     app = FastAPI(
         title="nnserve",
@@ -62,20 +91,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.repository = repository
     app.state.pipelines = pipelines
-    app.include_router(v2.router)
-    app.include_router(repository_routes.router)
-    app.include_router(v1.router)
+    app.state.metrics = metrics
+    app.state.statistics = statistics
+    app.state.generation_engines = generation_engines
+    for router in routers(settings):
+        app.include_router(router)
     _install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes, metrics=metrics)
     return app
+
+
+def routers(settings: Settings) -> list[APIRouter]:
+    """Every route group, in matching order.
+
+    The inference routes come first because matching walks the routes one by one, at a cost per route
+    that shows in every request; `/v2/models/stats` must come before `/v2/models/{name}`.
+    """
+    return [
+        v2.infer_router,
+        v1.predict_router,
+        stats.router,
+        v2.router,
+        repository_routes.router,
+        v1.router,
+        generate.router,
+        openai.router,
+        metrics_routes.router,
+        ui.create_router(settings.ui),
+    ]
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     """Every error leaves as `{"error": "..."}`; the status comes from the table in service.errors."""
 
-    async def service_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ServiceError)
-        return error_response(status_for(exc), str(exc), headers_for(exc))
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ServiceError | BatcherError)
+        if isinstance(exc, BatchExecutionError):
+            log.warning("request_failed", extra={"error_id": exc.error_id, "path": request.url.path})
+        return error_response(status_for(exc), message_for(exc), headers_for(exc))
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -93,6 +146,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             message = f"method {request.method} not allowed on {request.url.path}"
         return error_response(exc.status_code, str(message), dict(exc.headers or {}))
 
-    app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(ServiceError, domain_error)
+    app.add_exception_handler(BatcherError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)

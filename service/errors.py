@@ -1,11 +1,23 @@
 """Domain errors and the one table that maps them to HTTP status codes.
 
-Code below the API layer raises these (they know no HTTP); `service.app` turns any of them into
-`{"error": str(exc)}` with the status from `STATUS`. Messages name the field and the bad value, because
-the message is the whole answer a client gets: never a stack trace.
+Code below the API layer raises these (they know no HTTP), and so does the batcher with its own errors
+(`service.batching.errors`); `service.app` turns any of them into `{"error": ...}` with the status from
+`STATUS` and the headers from `headers_for`. Messages name the field and the bad value, because the
+message is the whole answer a client gets: never a stack trace.
 """
 
 from __future__ import annotations
+
+import math
+
+from service.batching.errors import (
+    BatcherError,
+    BatcherStoppedError,
+    BatchExecutionError,
+    DeadlineExceededError,
+    InvalidInputError,
+    QueueFullError,
+)
 
 
 class ServiceError(Exception):
@@ -42,19 +54,28 @@ class InferenceFailed(ServiceError):
     """The runtime failed on input that passed validation: a server-side fault."""
 
 
-STATUS: dict[type[ServiceError], int] = {
+STATUS: dict[type[Exception], int] = {
     InvalidInput: 400,
+    InvalidInputError: 400,
     LoadFailed: 400,
     Unauthorized: 401,
     ModelNotFound: 404,
     PayloadTooLarge: 413,
     ModelNotReady: 503,
+    QueueFullError: 503,
+    BatcherStoppedError: 503,
+    DeadlineExceededError: 504,
     InferenceFailed: 500,
+    BatchExecutionError: 500,
     ServiceError: 500,
+    BatcherError: 500,
 }
 
+UNAVAILABLE_RETRY_AFTER_S = 1
+"""Retry-After for a stopping batcher (the model is being unloaded or the server shuts down)."""
 
-def status_for(exc: ServiceError) -> int:
+
+def status_for(exc: Exception) -> int:
     """The status of the nearest class in `STATUS`, so subclasses defined elsewhere map automatically."""
     for cls in type(exc).__mro__:
         if cls in STATUS:
@@ -62,6 +83,22 @@ def status_for(exc: ServiceError) -> int:
     return 500
 
 
-def headers_for(exc: ServiceError) -> dict[str, str]:
+def message_for(exc: Exception) -> str:
+    """The text a client sees: the message, except for failed model runs, which get only their error id.
+
+    A failed run is shared by every request of its batch, so its cause may describe another client's
+    data; the cause and traceback are in the log under the same error id.
+    """
+    if isinstance(exc, BatchExecutionError):
+        return f"model execution failed (error id {exc.error_id}); the server log has the details"
+    return str(exc)
+
+
+def headers_for(exc: Exception) -> dict[str, str]:
+    """`Retry-After` (whole seconds, at least 1) for errors that clear by themselves."""
+    if isinstance(exc, BatcherStoppedError):
+        return {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)}
     retry_after = getattr(exc, "retry_after_s", None)
-    return {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if retry_after is None:
+        return {}
+    return {"Retry-After": str(max(1, math.ceil(retry_after)))}

@@ -7,6 +7,9 @@ docs/batching.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -118,11 +121,23 @@ class Metrics:
             "nnserve_active_sequences", "Sequences being generated right now.", MODEL, registry=r
         )
         self._providers: dict[tuple[str, str], str] = {}
+        self._request_series: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        """Children of the request metrics by label values: `labels()` costs more than the update."""
 
     def observe_request(self, *, model: str, version: str, endpoint: str, code: int, seconds: float) -> None:
-        """Count one answered request and its latency; use model="" for requests naming no known model."""
-        self.requests.labels(model, version, endpoint, str(code)).inc()
-        self.request_duration.labels(model, version, endpoint).observe(seconds)
+        """Count one answered request and its latency; use model="" for requests naming no known model.
+
+        Callers pass only bounded label values (route names, models the repository knows).
+        """
+        key = (model, version, endpoint, code)
+        series = self._request_series.get(key)
+        if series is None:
+            series = self._request_series[key] = (
+                self.requests.labels(model, version, endpoint, str(code)),
+                self.request_duration.labels(model, version, endpoint),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def set_model_ready(self, *, model: str, version: str, provider: str, ready: bool) -> None:
         """Publish readiness; a reload on another provider replaces the old provider's series."""
@@ -131,6 +146,14 @@ class Metrics:
             self.model_ready.remove(model, version, previous)
         self._providers[(model, version)] = provider
         self.model_ready.labels(model, version, provider).set(1 if ready else 0)
+
+    def sync_model_ready(self, states: Mapping[tuple[str, str], tuple[str, bool]]) -> None:
+        """Publish every version's readiness, (model, version) -> (provider, ready), as the repository
+        has it now; series of versions it no longer lists (replaced, unloaded on purpose) are removed."""
+        for (model, version), (provider, ready) in states.items():
+            self.set_model_ready(model=model, version=version, provider=provider, ready=ready)
+        for model, version in [key for key in self._providers if key not in states]:
+            self.model_ready.remove(model, version, self._providers.pop((model, version)))
 
     def batch_observer(self, model: str, version: str) -> BatchMetrics:
         """The batcher hook for one model version (share it between that version's instances)."""

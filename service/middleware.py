@@ -1,57 +1,144 @@
-"""Per-request plumbing as plain ASGI (no buffering): request ID, body limit, access log, last-resort 500.
+"""Per-request plumbing as plain ASGI (no buffering): request ID, body limit, client disconnects, metrics,
+access log, last-resort 500.
 
 - `X-Request-ID` is accepted when it looks like an ID (else a new one is made) and echoed on every answer.
 - Bodies over `max_request_bytes` get 413: at once from Content-Length, or as soon as a chunked body
   passes the limit while a route reads it.
+- A client that goes away is noticed: Starlette does not cancel a handler when its client disconnects,
+  so once the request body has been read a watcher waits for `http.disconnect` and cancels the handler.
+  A request still queued for a batch then leaves the queue without ever running (docs/batching.md).
+  Such requests are counted with code 499 (nginx's "client closed request").
+- Every answer is counted in `nnserve_requests_total` and `nnserve_request_duration_seconds`, labelled
+  by the route's name and by the model and version the route served (`RequestInfo`, filled in by the
+  route's model dependency), so unknown paths and model names never create label values.
 - An exception no handler claimed becomes a 500 `{"error": ...}` naming the request ID; the traceback
   goes to the log only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import re
 import time
 import uuid
+from dataclasses import dataclass
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
 from service.logs import request_id
+from service.metrics import Metrics
 from service.responses import error_response
 
 log = logging.getLogger("service.access")
 
 _ID_RE = re.compile(r"^[A-Za-z0-9._:@=+/-]{1,128}$")
 """Anything else (spaces, control characters, huge values) is replaced: it ends up in log lines."""
+CLIENT_CLOSED = 499
+UNMATCHED = "unmatched"
+"""The endpoint label of requests that matched no route."""
+_INFO_KEY = "nnserve.request"
+
+
+@dataclass
+class RequestInfo:
+    """What the middleware learns about a request from the route that serves it."""
+
+    received_at: float
+    """time.monotonic() when the request arrived: per-request deadlines count from here."""
+    model: str = ""
+    """A model the repository knows (never a name a client made up), "" when the request names none."""
+    version: str = ""
+
+
+def request_info(scope: Scope) -> RequestInfo:
+    """The request's info, created on first use when the app runs without the middleware (tests)."""
+    info = scope.get(_INFO_KEY)
+    if info is None:
+        info = scope[_INFO_KEY] = RequestInfo(received_at=time.monotonic())
+    assert isinstance(info, RequestInfo)
+    return info
+
+
+class _DisconnectWatch:
+    """After the body is read, waits for the client to go away and then cancels the handler's task."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._handler = asyncio.current_task()
+        self._watcher: asyncio.Task[None] | None = None
+        self.body_read = False
+        self.responded = False
+        self.disconnected = False
+
+    def start(self) -> None:
+        self.body_read = True
+        if self._handler is not None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        # ASGI servers answer a receive() after the body with http.disconnect, when the client goes
+        # away or once the response is complete; only the first means the client left.
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        if not self.responded and self._handler is not None:
+            self.disconnected = True
+            self._handler.cancel()
+
+    async def wait(self) -> Message:
+        """The handler asks again after the body (e.g. a streaming response listening for disconnect)."""
+        if self._watcher is not None:
+            await asyncio.shield(self._watcher)
+        return {"type": "http.disconnect"}
+
+    def stop(self) -> None:
+        if self._watcher is not None and not self._watcher.done():
+            self._watcher.cancel()
+
+    def claim(self) -> bool:
+        """True when a CancelledError came from this watcher (and not, say, from server shutdown)."""
+        return self.disconnected and self._handler is not None and self._handler.uncancel() == 0
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+        self._id_prefix = uuid.uuid4().hex[:16]
+        self._ids = itertools.count()
+        """New request IDs: a random prefix per process and a counter, a fraction of uuid4's cost."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        info = scope[_INFO_KEY] = RequestInfo(received_at=time.monotonic())
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _ID_RE.match(given) else uuid.uuid4().hex
+        rid = given if _ID_RE.match(given) else f"{self._id_prefix}{next(self._ids):016x}"
         token = request_id.set(rid)
-        started = time.perf_counter()
         status = 0
         received = 0
+        watch = _DisconnectWatch(receive)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                watch.responded = True
             await send(message)
 
-        async def limited_receive() -> Message:
+        async def checked_receive() -> Message:
             nonlocal received
+            if watch.body_read:
+                return await watch.wait()
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -59,6 +146,8 @@ class RequestContextMiddleware:
                     raise PayloadTooLarge(
                         f"body: larger than max_request_bytes ({self.max_body_bytes} bytes)"
                     )
+                if not message.get("more_body", False):
+                    watch.start()
             return message
 
         try:
@@ -70,20 +159,40 @@ class RequestContextMiddleware:
                 )
                 await response(scope, receive, send_with_id)
             else:
-                await self.app(scope, limited_receive, send_with_id)
+                await self.app(scope, checked_receive, send_with_id)
+        except asyncio.CancelledError:
+            if not watch.claim():
+                raise
+            log.info("client_disconnected", extra={"path": scope["path"]})
+            status = status or CLIENT_CLOSED
+        except ClientDisconnect:  # gone while the route was still reading the body
+            log.info("client_disconnected", extra={"path": scope["path"]})
+            status = status or CLIENT_CLOSED
         except Exception:
+            watch.stop()
             log.exception("unhandled_error", extra={"path": scope["path"]})
             if status == 0:
                 response = error_response(500, f"internal server error (request id {rid})")
                 await response(scope, receive, send_with_id)
         finally:
+            watch.stop()
+            seconds = time.perf_counter() - started
+            if self.metrics is not None:
+                route = scope.get("route")
+                self.metrics.observe_request(
+                    model=info.model,
+                    version=info.version,
+                    endpoint=getattr(route, "name", None) or UNMATCHED,
+                    code=status,
+                    seconds=seconds,
+                )
             log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 3),
+                    "ms": round(seconds * 1000, 3),
                 },
             )
             request_id.reset(token)

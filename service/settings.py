@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     api_key: str | None = Field(
         default=None, description="When set, repository load/unload need `Authorization: Bearer <key>`."
     )
+    request_timeout_ms: float = Field(
+        default=30_000,
+        ge=0,
+        description="Deadline of a request waiting in a batch queue (504 after it); a model's "
+        "`batching.timeout_ms` wins, a request's own deadline wins over both; 0 = none.",
+    )
+    ui: bool = Field(default=True, description="Serve the playground and status page at `/`.")
 
     @field_validator("providers", mode="before")
     @classmethod

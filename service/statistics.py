@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,18 +133,24 @@ class Statistics:
         with self._lock:
             return self._models.setdefault((name, version), ModelStatistics(name, version))
 
-    def remove(self, name: str, version: str) -> None:
-        """Forget an unloaded version, as Triton reports only loaded models."""
-        with self._lock:
-            self._models.pop((name, version), None)
+    def to_json(
+        self,
+        name: str | None = None,
+        version: str | None = None,
+        served: Collection[tuple[str, str]] | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Body of GET /v2/models[/{name}[/versions/{version}]]/stats; an empty list when nothing matches.
 
-    def to_json(self, name: str | None = None, version: str | None = None) -> dict[str, list[dict[str, Any]]]:
-        """Body of GET /v2/models[/{name}[/versions/{version}]]/stats; an empty list when nothing matches."""
+        `served` ((name, version) pairs) limits the answer to versions serving now, as Triton reports
+        only loaded models; a version reloaded in place keeps counting.
+        """
         with self._lock:
             selected = [
                 stats
-                for (model, model_version), stats in self._models.items()
-                if (name is None or model == name) and (version is None or model_version == version)
+                for key, stats in self._models.items()
+                if (name is None or key[0] == name)
+                and (version is None or key[1] == version)
+                and (served is None or key in served)
             ]
         selected.sort(key=lambda s: (s.name, int(s.version) if s.version.isdigit() else -1, s.version))
         return {"model_stats": [stats.to_json() for stats in selected]}

@@ -1,14 +1,17 @@
-"""Dependencies shared by the routes: the app's singletons, the served model (with its lease), the API key."""
+"""Shared by the routes: the app's singletons, the served model (with its lease), deadlines, the API key."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from service.errors import InvalidInput, Unauthorized
+from service.errors import InvalidInput, ServiceError, Unauthorized
+from service.middleware import request_info
 from service.repository.registry import ModelRepository
 from service.runtime.model import ServedModel
 from service.settings import Settings
@@ -57,17 +60,67 @@ def path_version(request: Request) -> int | None:
     return int(raw)
 
 
+@contextmanager
+def leased_model(request: Request, name: str) -> Iterator[ServedModel]:
+    """The version to run, leased for the block so a hot reload cannot close it mid-request.
+
+    Also labels the request's metrics with the model and version, but only with names the repository
+    knows, so clients cannot create label values. The inference routes use this directly: FastAPI's
+    machinery for generator dependencies costs more per request than the rest of the routing.
+    """
+    repository: ModelRepository = request.app.state.repository
+    info = request_info(request.scope)
+    try:
+        model = repository.lookup(name, path_version(request))
+    except ServiceError:
+        if any(entry.name == name for entry in repository.entries()):
+            info.model = name
+        raise
+    info.model, info.version = model.name, str(model.version)
+    model.acquire()
+    try:
+        yield model
+    finally:
+        model.release()
+
+
 async def served_model(request: Request, name: str) -> AsyncIterator[ServedModel]:
-    """The version to run, leased until the response is done so a hot reload cannot close it mid-request.
+    """`leased_model` as a dependency, leased until the response is done.
 
     Async (like every dependency here) so FastAPI runs it on the event loop, not in a thread pool.
     """
-    repository: ModelRepository = request.app.state.repository
-    with repository.lease(name, path_version(request)) as model:
+    with leased_model(request, name) as model:
         yield model
 
 
 ModelDep = Annotated[ServedModel, Depends(served_model)]
+
+TIMEOUT_HEADER = "x-request-timeout-ms"
+
+
+def request_deadline(request: Request, protocol_timeout_s: float | None = None) -> float | None:
+    """The request's own deadline (time.monotonic()), counted from its arrival; None = the model's default.
+
+    From the `X-Request-Timeout-Ms` header and/or the protocol's own field (v2 `parameters.timeout`);
+    when both are given the shorter wins.
+    """
+    timeouts = [t for t in (_header_timeout_s(request), protocol_timeout_s) if t is not None]
+    if not timeouts:
+        return None
+    return request_info(request.scope).received_at + min(timeouts)
+
+
+def _header_timeout_s(request: Request) -> float | None:
+    raw = request.headers.get(TIMEOUT_HEADER)
+    if raw is None:
+        return None
+    try:
+        milliseconds = float(raw)
+    except ValueError:
+        milliseconds = math.nan
+    if not (milliseconds > 0 and math.isfinite(milliseconds)):
+        raise InvalidInput(f"X-Request-Timeout-Ms: expected a positive number of milliseconds, got {raw!r}")
+    return milliseconds / 1000
 
 
 async def require_api_key(request: Request) -> None:

@@ -10,7 +10,8 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from service.api import examples as ex
-from service.api.deps import VERSION_PARAMETER, ModelDep, PipelinesDep, RepositoryDep, SettingsDep
+from service.api.deps import VERSION_PARAMETER, RepositoryDep, leased_model, request_deadline
+from service.api.v2 import batching_errors
 from service.errors import InvalidInput
 from service.protocol.body import decompress
 from service.protocol.predict import (
@@ -22,10 +23,17 @@ from service.protocol.predict import (
     parse_top_k,
 )
 from service.responses import OrjsonResponse
+from service.settings import Settings
 from service.tasks.classification import DEFAULT_TOP_K
-from service.tasks.pipelines import Instance
+from service.tasks.pipelines import Instance, Pipelines
 
 router = APIRouter(tags=["Task endpoints (v1)"])
+predict_router = APIRouter(tags=["Task endpoints (v1)"])
+"""The `:predict` routes alone: the app matches them first, since routes are tried in order, one by one."""
+
+INLINE_PREPROCESS_BYTES = 64 * 1024
+"""Smaller JSON bodies without pictures (text, numbers) are preprocessed on the event loop: a thread hop
+costs more than that. Pictures always go to a thread: a small file can hold millions of pixels."""
 
 
 @router.get("/v1/models/{name}", responses={**ex.ok(ex.MODEL_STATUS, ModelStatus), **ex.errors(404, 503)})
@@ -80,7 +88,8 @@ _PREDICT_DOCS: dict[str, Any] = {
                 }
             },
         },
-        **ex.errors(400, 404, 413, 503),
+        **ex.errors(400, 404, 413),
+        **batching_errors(),
     },
     "openapi_extra": ex.request_body(
         {"image_b64": ex.PREDICT_IMAGE, "pixels": ex.PREDICT_PIXELS, "text": ex.PREDICT_TEXT},
@@ -90,31 +99,41 @@ _PREDICT_DOCS: dict[str, Any] = {
 }
 
 
-@router.post("/v1/models/{name}:predict", **_PREDICT_DOCS)
-@router.post(
+@predict_router.post("/v1/models/{name}:predict", **_PREDICT_DOCS)
+@predict_router.post(
     "/v1/models/{name}/versions/{version}:predict",
     responses=_PREDICT_DOCS["responses"],
     openapi_extra={**_PREDICT_DOCS["openapi_extra"], **VERSION_PARAMETER},
 )
-async def predict(
-    request: Request, model: ModelDep, pipelines: PipelinesDep, settings: SettingsDep
-) -> Response:
+async def predict(request: Request, name: str) -> Response:
     """Classify images or text (label, score, top_k) or score anomalies (score, threshold, is_anomaly).
 
     JSON `{"instances": [...]}`, or `multipart/form-data` with one or more image files
     (`curl -F file=@digit.png`); `top_k` (default 3) as `parameters.top_k` or a form field.
+    The `X-Request-Timeout-Ms` header sets a deadline: 504 when the request is still queued then.
     """
-    pipeline = pipelines.get(model)
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        instances, k = await _uploaded_instances(request, settings.max_instances)
-    else:
-        body = decompress(
-            await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes
-        )
-        instances, k = parse_predict_body(body, settings.max_instances)
-    # Decoding pictures is CPU work that releases the GIL: off the event loop, like inference.
-    inputs = await asyncio.to_thread(pipeline.preprocess, instances)
-    outputs = await model.infer(inputs)
+    settings: Settings = request.app.state.settings
+    pipelines: Pipelines = request.app.state.pipelines
+    with leased_model(request, name) as model:
+        pipeline = pipelines.get(model)
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            instances, k = await _uploaded_instances(request, settings.max_instances)
+            inline = False
+        else:
+            body = decompress(
+                await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes
+            )
+            instances, k = parse_predict_body(body, settings.max_instances)
+            inline = len(body) < INLINE_PREPROCESS_BYTES and not any(
+                isinstance(i.value, dict) for i in instances
+            )
+        deadline = request_deadline(request)
+        # Decoding pictures is CPU work that releases the GIL: off the event loop, like inference.
+        if inline:
+            inputs = pipeline.preprocess(instances)
+        else:
+            inputs = await asyncio.to_thread(pipeline.preprocess, instances)
+        outputs = await model.infer(inputs, deadline=deadline)
     return OrjsonResponse(
         {
             "model_name": model.name,

@@ -9,11 +9,19 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api import examples as ex
-from service.api.deps import VERSION_PARAMETER, ModelDep, RepositoryDep, SettingsDep, path_version
-from service.errors import ModelNotReady
+from service.api.deps import (
+    VERSION_PARAMETER,
+    ModelDep,
+    RepositoryDep,
+    leased_model,
+    path_version,
+    request_deadline,
+)
+from service.errors import InvalidInput, ModelNotReady
 from service.protocol.body import decompress
-from service.protocol.infer import decode_request, encode_response
+from service.protocol.infer import decode_request, encode_response, parse_json, split_body
 from service.protocol.schemas import (
+    ErrorBody,
     InferRequest,
     InferResponse,
     Liveness,
@@ -25,11 +33,36 @@ from service.protocol.schemas import (
 )
 from service.responses import OrjsonResponse
 from service.runtime.model import ServedModel
+from service.settings import Settings
 
 router = APIRouter(tags=["Open Inference Protocol v2"])
+infer_router = APIRouter(tags=["Open Inference Protocol v2"])
+"""The inference routes alone: the app matches them first, since routes are tried in order, one by one."""
 
-EXTENSIONS = ["binary_tensor_data", "classification", "model_repository", "model_configuration"]
+EXTENSIONS = [
+    "binary_tensor_data",
+    "classification",
+    "model_repository",
+    "model_configuration",
+    "statistics",
+]
 PLATFORM = "onnxruntime_onnx"
+
+
+def batching_errors() -> dict[int | str, dict[str, Any]]:
+    """OpenAPI text for the answers the batcher gives: a full queue, a passed deadline, a failed run."""
+    texts = {
+        500: ("The model run failed (the batch's requests all get this)", "model execution failed "
+              "(error id 5f0c2a9e41d7b3c6); the server log has the details"),
+        503: ("Queue full (sent with Retry-After), or the model is not ready",
+              "queue full (256 requests waiting); retry after 0.180 s"),
+        504: ("The request's deadline passed while it was queued; it never ran",
+              "deadline exceeded after waiting 30000.0 ms in the queue"),
+    }  # fmt: skip
+    return {
+        status: {"description": text, "model": ErrorBody, "content": ex.json_content({"error": example})}
+        for status, (text, example) in texts.items()
+    }
 
 
 def server_version() -> str:
@@ -138,7 +171,7 @@ async def model_config(model: ModelDep) -> Response:
 
 
 _INFER_DOCS: dict[str, Any] = {
-    "responses": {**ex.ok(ex.INFER_RESPONSE, InferResponse), **ex.errors(400, 404, 413, 503)},
+    "responses": {**ex.ok(ex.INFER_RESPONSE, InferResponse), **ex.errors(400, 404, 413), **batching_errors()},
     "openapi_extra": ex.request_body(
         {"json": ex.INFER_REQUEST, "classification": ex.INFER_CLASSIFICATION_REQUEST},
         schema=InferRequest.model_json_schema(),
@@ -146,35 +179,56 @@ _INFER_DOCS: dict[str, Any] = {
 }
 
 
-@router.post("/v2/models/{name}/infer", **_INFER_DOCS)
-@router.post(
+@infer_router.post("/v2/models/{name}/infer", **_INFER_DOCS)
+@infer_router.post(
     "/v2/models/{name}/versions/{version}/infer",
     responses=_INFER_DOCS["responses"],
     openapi_extra={**_INFER_DOCS["openapi_extra"], **VERSION_PARAMETER},
 )
-async def infer(request: Request, model: ModelDep, settings: SettingsDep) -> Response:
+async def infer(request: Request, name: str) -> Response:
     """Run the model on JSON tensors, or on binary tensors after the JSON (`Inference-Header-Content-Length`).
 
     Outputs come back as JSON, or as binary after the JSON when requested (`binary_data` per output,
     `binary_data_output` for all); `classification: N` returns the top N as `"value:index:label"`.
+    A deadline (`parameters.timeout` in microseconds, as tritonclient sends it, or the
+    `X-Request-Timeout-Ms` header) answers 504 when the request is still queued at that time.
     """
-    body = decompress(
-        await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes
-    )
-    decoded = decode_request(
-        body, request.headers.get("inference-header-content-length"), model.inputs, model.outputs
-    )
-    results = await model.infer(decoded.inputs)
-    payload, header_length = encode_response(
+    settings: Settings = request.app.state.settings
+    with leased_model(request, name) as model:
+        body = decompress(
+            await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes
+        )
+        framing = request.headers.get("inference-header-content-length")
+        decoded = decode_request(body, framing, model.inputs, model.outputs)
+        deadline = request_deadline(request, _parameters_timeout_s(body, framing))
+        results = await model.infer(decoded.inputs, deadline=deadline)
+    payload, json_length = encode_response(
         model.name, model.version, decoded.id, results, decoded.outputs, _labels(model)
     )
-    if header_length is None:
+    if json_length is None:
         return Response(payload, media_type="application/json")
     return Response(
         payload,
         media_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(header_length)},
+        headers={"Inference-Header-Content-Length": str(json_length)},
     )
+
+
+def _parameters_timeout_s(body: bytes, header_length: str | None) -> float | None:
+    """`parameters.timeout` of a request `decode_request` accepted (microseconds; 0 = none, as in Triton).
+
+    The JSON is read a second time only when it mentions a timeout at all, which few requests do.
+    """
+    head, _ = split_body(body, header_length)
+    if b'"timeout"' not in head:
+        return None
+    parameters = parse_json(head).get("parameters") or {}
+    value = parameters.get("timeout") if isinstance(parameters, dict) else None
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidInput(f"parameters.timeout: expected microseconds as an integer >= 0, got {value!r}")
+    return value / 1_000_000 if value else None
 
 
 def _labels(model: ServedModel) -> dict[str, list[str]]:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ class Batcher:
         try:
             return await self._result(request)
         except asyncio.CancelledError:
-            self._abandon(request, "cancelled")
+            self._abandon(request)
             raise
 
     async def stop(self) -> None:
@@ -163,25 +164,36 @@ class Batcher:
             await asyncio.shield(self._collector)
 
     async def _result(self, request: _Request) -> Tensors:
-        if request.deadline is not None:
-            remaining = max(0.0, request.deadline - time.monotonic())
-            done, _ = await asyncio.wait((request.future,), timeout=remaining)
-            if not done and not request.running:
-                raise DeadlineExceededError(self._abandon(request, "deadline"))
-        return await request.future
+        if request.deadline is None:
+            return await request.future
+        # A timer rather than asyncio.wait: it costs a fraction as much, and most requests never fire it.
+        remaining = max(0.0, request.deadline - time.monotonic())
+        timer = asyncio.get_running_loop().call_later(remaining, self._expire, request)
+        try:
+            return await request.future
+        finally:
+            timer.cancel()
 
-    def _abandon(self, request: _Request, reason: DropReason) -> float:
-        """Take a request out of the queue (if still there) and silence its future; returns its wait."""
+    def _expire(self, request: _Request) -> None:
+        """The deadline passed: a request still queued fails with DeadlineExceededError, unrun."""
+        if request.running or request.future.done():
+            return
         waited = time.monotonic() - request.enqueued_at
+        self._queue.remove(request)
+        self._notify_depth(-1)
+        self._notify_dropped("deadline", waited)
+        request.future.set_exception(DeadlineExceededError(waited))
+
+    def _abandon(self, request: _Request) -> None:
+        """Its caller went away: take it out of the queue (if still there) and silence its future."""
         if not request.running and request in self._queue:
             self._queue.remove(request)
             self._notify_depth(-1)
-            self._notify_dropped(reason, waited)
+            self._notify_dropped("cancelled", time.monotonic() - request.enqueued_at)
         if not request.future.done():
             request.future.cancel()
         elif not request.future.cancelled():
             request.future.exception()  # retrieved: no "exception never retrieved" log at collection
-        return waited
 
     async def _collect(self) -> None:
         try:
@@ -250,13 +262,14 @@ class Batcher:
         finally:
             self._busy = False
         self._learn(time.monotonic() - started, len(batch))
+        error_id = "" if outcome.answers is not None else self._log_failure(outcome.error, batch)
         for index, request in enumerate(batch):
             if request.future.done():  # its client went away while the batch ran
                 continue
             if outcome.answers is not None:
                 request.future.set_result(outcome.answers[index])
             else:
-                request.future.set_exception(_failure(outcome.error))
+                request.future.set_exception(_failure(outcome.error, error_id))
         report = BatchReport(timings, *outcome.stage_s, error=outcome.error)
         for observer in self._observers:
             self._call(observer.batch_executed, report)
@@ -279,6 +292,21 @@ class Batcher:
         marks.append(time.perf_counter())
         stages = [b - a for a, b in pairwise(marks)] + [0.0, 0.0]
         return _Outcome(answers, (stages[0], stages[1], stages[2]), error)
+
+    def _log_failure(self, error: Exception | None, batch: Sequence[_Request]) -> str:
+        """Log a failed run once, with its traceback, under a new error id that every request carries."""
+        error_id = uuid.uuid4().hex[:16]
+        _log.error(
+            "batch_failed",
+            exc_info=error,
+            extra={
+                "batcher": self.name,
+                "error_id": error_id,
+                "requests": len(batch),
+                "samples": sum(r.samples for r in batch),
+            },
+        )
+        return error_id
 
     def _learn(self, batch_s: float, requests: int) -> None:
         if self._batch_s is None:
@@ -304,11 +332,11 @@ class Batcher:
             _log.exception("%s: batch observer %r failed", self.name, hook)
 
 
-def _failure(error: Exception | None) -> BatchExecutionError:
+def _failure(error: Exception | None, error_id: str) -> BatchExecutionError:
     """A fresh error per request (tasks re-raising one shared instance would tangle its traceback)."""
     if isinstance(error, BatchExecutionError):
-        failure = type(error)(str(error))
+        failure = type(error)(str(error), error_id)
     else:
-        failure = BatchExecutionError(f"model execution failed: {error}")
+        failure = BatchExecutionError(f"model execution failed: {error}", error_id)
     failure.__cause__ = error
     return failure

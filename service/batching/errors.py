@@ -37,8 +37,14 @@ class DeadlineExceededError(BatcherError):
 class BatchExecutionError(BatcherError):
     """The batch's model run failed; every request of that batch gets its own copy of this error.
 
-    The original exception is chained as `__cause__`.
+    The original exception is chained as `__cause__`. `error_id` names the batch's failure in the log
+    (logged once per batch, with the traceback), so an answer can point at it without repeating a cause
+    that may describe another request's data.
     """
+
+    def __init__(self, message: str, error_id: str = "") -> None:
+        self.error_id = error_id
+        super().__init__(message)
 
 
 class BatchOutputError(BatchExecutionError):

@@ -134,8 +134,10 @@ def signature(inputs: Mapping[str, np.ndarray], padding: SequencePadding, length
     parts = []
     for name in sorted(inputs):
         array = inputs[name]
-        free = {0, padding.axis} if name in padding.pad_values else {0}
-        dims = tuple(-1 if i in free else d for i, d in enumerate(array.shape))
+        shape = array.shape
+        # Past the batch axis every dimension must match, except a padded input's sequence axis.
+        free = name in padding.pad_values
+        dims = (*shape[1 : padding.axis], -1, *shape[padding.axis + 1 :]) if free else shape[1:]
         parts.append((name, array.dtype.str, dims))
     return tuple(parts), padding.band(length)
 

@@ -19,7 +19,7 @@ class BatchPolicy:
     """
 
     max_batch_size: int = 32
-    max_queue_delay_s: float = 0.002
+    max_queue_delay_s: float = 0.0
     max_queue_size: int = 256
     preferred_batch_sizes: tuple[int, ...] = ()
     default_timeout_s: float | None = None

@@ -128,7 +128,12 @@ class GenerationSettings(_Strict):
 
 class BatchingSettings(_Strict):
     max_batch_size: int = Field(32, ge=0, description="0 or 1 turns dynamic batching off for this model.")
-    max_queue_delay_ms: float = Field(2.0, ge=0)
+    max_queue_delay_ms: float = Field(
+        0.0,
+        ge=0,
+        description="Longest the oldest queued request waits for companions while the instance is idle. "
+        "0 suits CPUs: requests pile up while a batch runs (docs/batching.md measures it).",
+    )
     max_queue_size: int = Field(256, gt=0)
     preferred_batch_sizes: list[int] = Field(default_factory=list)
     timeout_ms: float | None = Field(None, gt=0, description="Default per-request deadline; None = server default.")

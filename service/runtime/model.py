@@ -2,29 +2,31 @@
 
 Why one method: the dynamic batcher and the metrics plug in behind `ServedModel.infer`, so no route may
 call `session.run` itself. `infer` takes one request's arrays (batch axis first, text not padded to
-anything but that request's own longest sequence) and returns every served output for that request.
+anything but that request's own longest sequence), queues them on the batcher of the least busy
+instance, and returns every served output for that request. Each instance (session) has its own batcher
+and its own worker thread, so one batch per instance runs at a time and the event loop never blocks.
 
 Lifetime: requests hold a lease (`acquire`/`release`) from lookup to answer. A hot reload swaps in a
 new object and `retire`s the old one, which closes only when its last lease is released, so requests
-in flight finish on the session they started on.
+in flight finish on the session they started on; closing then stops its (by then empty) batchers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
-from service.errors import InferenceFailed, InvalidInput, ModelNotReady
-from service.repository.config import ModelConfig, TensorSpec
-from service.runtime.session import provider_short_name
+from service.batching import BatcherPool, BatchObserver, BatchPolicy, RunBatch
+from service.errors import ModelNotReady
+from service.repository.config import CONFIG_FILE, ModelConfig, TensorSpec
+from service.runtime.batch_plan import padding_for, policy_for
+from service.runtime.session import LoadError, provider_short_name
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ Tensors = dict[str, np.ndarray]
 
 
 class ServedModel:
-    """One loaded version of one model; `instances` sessions, each run by its own worker thread."""
+    """One loaded version of one model; `instances` sessions, each with its own batcher and thread."""
 
     def __init__(
         self,
@@ -57,12 +59,15 @@ class ServedModel:
         self.provider = provider_short_name(self.providers[0])
         self.threads = sessions[0].get_session_options().intra_op_num_threads
         self._output_names = [spec.name for spec in self.outputs]
-        self._idle: queue.SimpleQueue[ort.InferenceSession] = queue.SimpleQueue()
-        for session in sessions:
-            self._idle.put(session)
+        self.padding = padding_for(config, sessions[0].get_inputs(), sessions[0].get_outputs())
+        self.batch_policy = self._policy(default_timeout_s=None)
+        self._sessions = tuple(sessions)
         self._executor = ThreadPoolExecutor(
             max_workers=len(sessions), thread_name_prefix=f"ort-{name}-{version}"
         )
+        self._observers: tuple[BatchObserver, ...] = ()
+        self._pool: BatcherPool | None = None
+        self._stopping: asyncio.Task[None] | None = None
         self._leases = 0
         self._retired = False
         self.closed = False
@@ -70,26 +75,59 @@ class ServedModel:
     def __repr__(self) -> str:
         return f"ServedModel({self.name!r}, version={self.version}, provider={self.provider!r})"
 
-    async def infer(self, inputs: Tensors) -> Tensors:
-        """Run one request in a worker thread; the event loop keeps serving meanwhile."""
+    def configure_batching(
+        self, *, default_timeout_s: float | None, observers: Sequence[BatchObserver]
+    ) -> None:
+        """Set the server's default deadline and the metrics hooks, before the version serves.
+
+        The app does this in the repository's prepare hook; a model used without it batches with its
+        config alone and reports to no one.
+        """
+        if self._pool is not None:
+            raise RuntimeError(f"{self!r}: batching is configured before the first request, not after")
+        self.batch_policy = self._policy(default_timeout_s)
+        self._observers = tuple(observers)
+
+    async def infer(self, inputs: Mapping[str, np.ndarray], *, deadline: float | None = None) -> Tensors:
+        """Run one request in a batch with others; `deadline` (time.monotonic()) overrides the default.
+
+        Raises the batcher's errors (queue full, deadline, failed run; see service.errors for their
+        status codes), or ModelNotReady once the version has closed.
+        """
+        if self.closed:
+            raise ModelNotReady(f"model {self.name!r} version {self.version} was unloaded")
+        if self._pool is None:
+            self._pool = BatcherPool.create(
+                [self._runner(session) for session in self._sessions],
+                self.batch_policy,
+                self._executor,
+                padding=self.padding,
+                observers=self._observers,
+                name=f"{self.name}/{self.version}",
+            )
+        return await self._pool.submit(inputs, deadline=deadline)
+
+    async def run_unbatched(self, inputs: Tensors) -> Tensors:
+        """One run on the first session's worker thread, past the batcher: for the generation engine,
+        which batches its sequences itself and must not wait `max_queue_delay_ms` at every decode step."""
         if self.closed:
             raise ModelNotReady(f"model {self.name!r} version {self.version} was unloaded")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.run, inputs)
+        return dict(await loop.run_in_executor(self._executor, self._runner(self._sessions[0]), inputs))
 
-    def run(self, inputs: Tensors) -> Tensors:
-        """Blocking `session.run` on an idle session; called only from this model's worker threads."""
-        session = self._idle.get()
+    def _runner(self, session: ort.InferenceSession) -> RunBatch:
+        names = self._output_names
+
+        def run(batch: Tensors) -> Tensors:
+            return dict(zip(names, session.run(names, batch), strict=True))
+
+        return run
+
+    def _policy(self, default_timeout_s: float | None) -> BatchPolicy:
         try:
-            results = session.run(self._output_names, inputs)
-        except InvalidArgument as exc:
-            raise InvalidInput(f"model {self.name!r} rejected the input: {exc}") from None
-        except Exception as exc:
-            log.exception("inference_failed", extra={"model": self.name, "version": self.version})
-            raise InferenceFailed(f"model {self.name!r} version {self.version} failed: {exc}") from None
-        finally:
-            self._idle.put(session)
-        return dict(zip(self._output_names, results, strict=True))
+            return policy_for(self.config, default_timeout_s)
+        except ValueError as exc:
+            raise LoadError(f"{self.directory.parent / CONFIG_FILE}: {exc}") from None
 
     def acquire(self) -> None:
         if self.closed:
@@ -111,11 +149,30 @@ class ServedModel:
     def in_flight(self) -> int:
         return self._leases
 
+    async def wait_closed(self) -> None:
+        """Return once a closed version's batchers have stopped (at once if it never served)."""
+        if self._stopping is not None:
+            await asyncio.shield(self._stopping)
+
     def _close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        self._executor.shutdown(wait=False)
-        while not self._idle.empty():
-            self._idle.get_nowait()
+        pool, self._pool = self._pool, None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # retired off the event loop (a load that failed): it never served
+            loop = None
+        if pool is None or loop is None:
+            self._release_sessions()
+        else:
+            self._stopping = loop.create_task(self._stop(pool), name=f"stop {self.name}/{self.version}")
         log.info("model_closed", extra={"model": self.name, "version": self.version})
+
+    async def _stop(self, pool: BatcherPool) -> None:
+        await pool.stop()
+        self._release_sessions()
+
+    def _release_sessions(self) -> None:
+        self._executor.shutdown(wait=False)
+        self._sessions = ()

@@ -50,7 +50,7 @@ def model_config(hyperparameters: dict[str, Any], threshold: float) -> ModelConf
             TensorSpec(name="score", datatype="FP32", shape=[-1]),
             TensorSpec(name="reconstruction", datatype="FP32", shape=[-1, 1, 8, 8]),
         ],
-        batching=BatchingSettings(max_batch_size=64, max_queue_delay_ms=2.0),
+        batching=BatchingSettings(max_batch_size=64, max_queue_delay_ms=0.0),
         image=IMAGE,
         anomaly=AnomalySettings(
             score="score", reconstruction="reconstruction", threshold=threshold, threshold_rule=THRESHOLD_RULE

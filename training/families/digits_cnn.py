@@ -43,7 +43,7 @@ def model_config(cnn: CNNConfig) -> ModelConfig:
         description="Handwritten digit classifier (8x8 grey, bright ink on dark), scikit-learn digits.",
         inputs=[TensorSpec(name="pixels", datatype="FP32", shape=[-1, 1, 8, 8])],
         outputs=[TensorSpec(name="probabilities", datatype="FP32", shape=[-1, 10])],
-        batching=BatchingSettings(max_batch_size=64, max_queue_delay_ms=2.0),
+        batching=BatchingSettings(max_batch_size=64, max_queue_delay_ms=0.0),
         image=IMAGE,
         classification=ClassificationSettings(labels=LABELS, probabilities="probabilities"),
         parameters={"hyperparameters": asdict(cnn)},

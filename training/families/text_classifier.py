@@ -78,7 +78,7 @@ def model_config(spec: TextFamilySpec, pad_id: int, hyperparameters: dict[str, A
             TensorSpec(name="attention_mask", datatype="INT64", shape=[-1, -1]),
         ],
         outputs=[TensorSpec(name="probabilities", datatype="FP32", shape=[-1, len(LABELS)])],
-        batching=BatchingSettings(max_batch_size=64, max_queue_delay_ms=2.0),
+        batching=BatchingSettings(max_batch_size=64, max_queue_delay_ms=0.0),
         text=TextPreprocessing(
             tokenizer=TOKENIZER_FILE, max_length=MAX_LENGTH, padding=spec.padding, pad_token_id=pad_id
         ),

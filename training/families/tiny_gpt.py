@@ -149,7 +149,7 @@ def model_config(gpt: GPTConfig, eos_token_id: int) -> ModelConfig:
             TensorSpec(name=LOGITS, datatype="FP32", shape=[-1, -1, gpt.vocab_size]),
             *(TensorSpec(name=n, datatype="FP32", shape=cache) for n in present_names(gpt.n_layers)),
         ],
-        batching=BatchingSettings(max_batch_size=16, max_queue_delay_ms=2.0, max_queue_size=256),
+        batching=BatchingSettings(max_batch_size=16, max_queue_delay_ms=0.0, max_queue_size=256),
         generation=GenerationSettings(
             eos_token_id=eos_token_id,
             context_length=gpt.context_length,

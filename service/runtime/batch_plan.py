@@ -1,0 +1,57 @@
+"""What a model's config says about batching it: sequence padding, the policy, the determinism switch.
+
+Kept apart from `ServedModel` because it is pure reading of config and graph, decided once per load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from service.batching import NO_PADDING, BatchPolicy, SequencePadding
+from service.repository.config import ModelConfig
+
+EXACT_BATCH_PARAMETER = "exact_batch_requests"
+"""`parameters.exact_batch_requests: N` in config.yaml: the test-only determinism switch (docs/batching.md)."""
+
+
+def padding_for(config: ModelConfig, graph_inputs: Sequence[Any], graph_outputs: Sequence[Any]) -> SequencePadding:
+    """Pad text inputs to the batch's longest sequence, but only for models declared padding-invariant.
+
+    `text.padding: longest` says the model's answer does not depend on padding (the attention mask
+    hides it), so requests of different lengths may share a batch. With `max_length`, the model (a
+    bidirectional LSTM, say) sees its own padding, so requests are batched only with others of the very
+    same length, which every `:predict` request of that model has anyway. `graph_*` are ONNX Runtime's
+    NodeArgs (`name`, `shape` with symbolic dimension names), which tell the outputs that carry the
+    sequence axis.
+    """
+    text = config.text
+    if config.task != "text-classification" or text is None or text.padding != "longest":
+        return NO_PADDING
+    pad_values: dict[str, int] = {text.input_ids: text.pad_token_id}
+    if text.attention_mask is not None:
+        pad_values[text.attention_mask] = 0
+    return SequencePadding.from_graph(
+        pad_values,
+        {arg.name: arg.shape for arg in graph_inputs},
+        {arg.name: arg.shape for arg in graph_outputs},
+    )
+
+
+def exact_batch_requests(config: ModelConfig) -> int | None:
+    """The determinism switch from `parameters`, checked: a bad value fails the load, naming the field."""
+    value = config.parameters.get(EXACT_BATCH_PARAMETER)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"parameters.{EXACT_BATCH_PARAMETER}: expected a positive integer, got {value!r}")
+    return value
+
+
+def policy_for(config: ModelConfig, default_timeout_s: float | None) -> BatchPolicy:
+    """The batcher policy of a model: its `batching` section, the server's default deadline, the switch."""
+    return BatchPolicy.from_settings(
+        config.batching,
+        default_timeout_s=default_timeout_s,
+        exact_batch_requests=exact_batch_requests(config),
+    )
