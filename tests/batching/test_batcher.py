@@ -152,7 +152,7 @@ async def test_submit_raises_deadline_exceeded_when_deadline_passes_in_queue(
 
 
 async def test_failed_run_fails_only_its_batch(
-    matmul_session: ort.InferenceSession, executor: ThreadPoolExecutor
+    matmul_session: ort.InferenceSession, executor: ThreadPoolExecutor, caplog: pytest.LogCaptureFixture
 ) -> None:
     stats = ModelStatistics("matmul", "1")
     run = session_runner(matmul_session)
@@ -175,6 +175,9 @@ async def test_failed_run_fails_only_its_batch(
         assert isinstance(error.__cause__, RuntimeError)
         assert "device lost" in str(error)
     assert first[0] is not first[1]
+    error_ids = {error.error_id for error in first if isinstance(error, BatchExecutionError)}
+    (logged,) = [r for r in caplog.records if r.getMessage() == "batch_failed"]  # once per batch
+    assert error_ids == {logged.error_id} and logged.exc_info is not None
     for request, answer in zip(second_requests, second, strict=True):
         assert_same(answer, alone(matmul_session, request))
     report = stats.to_json()

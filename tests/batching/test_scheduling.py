@@ -43,7 +43,8 @@ def test_plan_skips_incompatible_requests_keeping_their_place() -> None:
 def test_plan_cuts_at_longest_preferred_prefix() -> None:
     policy = BatchPolicy(max_batch_size=16, max_queue_delay_s=1.0, preferred_batch_sizes=(2, 4))
     assert plan([Entry()] * 5, policy, now=0.0) == Dispatch((0, 1, 2, 3))
-    assert plan([Entry()] * 3, BatchPolicy(preferred_batch_sizes=(4,)), now=0.0) == Wait(until=0.002)
+    waiting = BatchPolicy(max_queue_delay_s=0.002, preferred_batch_sizes=(4,))
+    assert plan([Entry()] * 3, waiting, now=0.0) == Wait(until=0.002)
 
 
 def test_plan_with_exact_switch_waits_without_timer_until_count_reached() -> None:

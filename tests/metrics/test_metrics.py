@@ -110,6 +110,28 @@ def test_set_model_ready_replaces_series_of_previous_provider() -> None:
     assert ready == {("nnserve_model_ready", (("model", "m"), ("provider", "cpu"), ("version", "1"))): 0.0}
 
 
+def test_sync_model_ready_publishes_states_and_drops_forgotten_versions() -> None:
+    metrics = Metrics(process_collectors=False)
+    metrics.sync_model_ready({("m", "1"): ("cpu", True), ("m", "2"): ("", False), ("broken", ""): ("", False)})
+    metrics.sync_model_ready({("m", "2"): ("cuda", True), ("broken", ""): ("", False)})
+    ready = {
+        tuple(v for _, v in labels): value
+        for (name, labels), value in samples(metrics).items()
+        if name == "nnserve_model_ready"
+    }
+    assert ready == {("m", "cuda", "2"): 1.0, ("broken", "", ""): 0.0}
+
+
+def test_observe_request_counts_each_label_set_apart() -> None:
+    metrics = Metrics(process_collectors=False)
+    for code in (200, 200, 503):
+        metrics.observe_request(model="m", version="1", endpoint="infer", code=code, seconds=0.001)
+    m1 = {"model": "m", "version": "1", "endpoint": "infer"}
+    assert value(metrics, "nnserve_requests_total", **m1, code="200") == 2
+    assert value(metrics, "nnserve_requests_total", **m1, code="503") == 1
+    assert value(metrics, "nnserve_request_duration_seconds_count", **m1) == 3
+
+
 def test_render_speaks_openmetrics_when_the_scraper_asks() -> None:
     metrics = Metrics(process_collectors=False)
     exercise(metrics)
