@@ -6,7 +6,6 @@ command becomes a local process).
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,20 +14,18 @@ import pytest
 from image_process import (
     CPU_DOCKERFILE,
     READY_TIMEOUT_S,
-    LiveServer,
     container_path_map,
     final_stage,
-    free_port,
     local_command,
     local_env,
     map_paths,
-    stop,
-    wait_ready,
 )
+from testkit.processes import free_port
+from testkit.server import Server, serving
 
 
 @pytest.fixture(scope="session")
-def image_server() -> Iterator[LiveServer]:
+def image_server() -> Iterator[Server]:
     """nnserve started exactly as the CPU image starts it, serving the bundled models/."""
     stage = final_stage(CPU_DOCKERFILE)
     with tempfile.TemporaryDirectory(prefix="nnserve-deploy-") as tmp:
@@ -41,11 +38,6 @@ def image_server() -> Iterator[LiveServer]:
         command = local_command(stage, mapping)
         env = local_env(stage, mapping, port)
         log = workdir / "server.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(command, cwd=workdir, env=env, stdout=sink, stderr=subprocess.STDOUT)
-        server = LiveServer(f"http://127.0.0.1:{port}", port, command, env, log, process)
-        try:
-            wait_ready(server, READY_TIMEOUT_S)
+        ready = {"require_ready": True, "timeout_s": READY_TIMEOUT_S}
+        with serving(command, log, port=port, env=env, cwd=workdir, **ready) as server:
             yield server
-        finally:
-            stop(process)

@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from dockerfile_model import Stage, parse
 
@@ -26,29 +21,6 @@ CPU_DOCKERFILE = DEPLOY / "Dockerfile"
 GPU_DOCKERFILE = DEPLOY / "Dockerfile.gpu"
 READY_TIMEOUT_S = 240.0
 """Loading every bundled model on a busy two-core CI machine; the poll returns as soon as it is ready."""
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    base_url: str
-    port: int
-    command: list[str]
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes]
-
-    def log_excerpt(self, chars: int = 2500) -> str:
-        """Start and end of the server log: start-up errors come first, the final state last."""
-        text = self.log.read_text(encoding="utf-8", errors="replace")
-        if len(text) <= 2 * chars:
-            return text
-        return f"{text[:chars]}\n[...]\n{text[-chars:]}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def final_stage(dockerfile: Path) -> Stage:
@@ -98,33 +70,3 @@ def local_env(stage: Stage, mapping: dict[str, str], port: int) -> dict[str, str
     env["NNSERVE_HOST"] = "127.0.0.1"
     env["NNSERVE_PORT"] = str(port)
     return env
-
-
-def wait_ready(server: LiveServer, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=server.base_url, timeout=5.0) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                pytest.fail(
-                    f"{' '.join(server.command)} exited with {server.process.returncode} before it was "
-                    f"ready:\n{server.log_excerpt()}"
-                )
-            try:
-                if client.get("/v2/health/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)  # poll interval, not a wait for readiness
-    pytest.fail(
-        f"not ready on {server.base_url}/v2/health/ready after {timeout_s:.0f} s:\n{server.log_excerpt()}"
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)

@@ -11,10 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from image_process import DEPLOY, LiveServer, free_port, stop
+from image_process import DEPLOY
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 from promql_names import (
@@ -34,6 +31,8 @@ from promql_names import (
     rule_expressions,
     with_grafana_variables,
 )
+from testkit.prometheus import Prometheus, running_prometheus
+from testkit.server import Server
 
 from service.repository.config import ModelConfig, list_versions, load_config
 
@@ -131,9 +130,9 @@ def _parse(text: str) -> tuple[set[str], set[str]]:
 
 
 @pytest.fixture(scope="module")
-def scrape(image_server: LiveServer) -> Scrape:
+def scrape(image_server: Server) -> Scrape:
     repository = Path(image_server.env["NNSERVE_REPOSITORY"])
-    with httpx.Client(base_url=image_server.base_url, timeout=60.0) as client:
+    with httpx.Client(base_url=image_server.url, timeout=60.0) as client:
         traffic = _send_traffic(client, repository)
         metrics = client.get("/metrics")
     assert metrics.status_code == 200, metrics.text
@@ -185,73 +184,26 @@ def test_dashboard_uses_the_provisioned_datasource() -> None:
 # --- a real Prometheus scraping the live server --------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Prometheus:
-    base_url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def query(self, client: httpx.Client, promql: str) -> dict[str, Any]:
-        body: dict[str, Any] = client.get("/api/v1/query", params={"query": promql}).json()
-        return body
-
-
-def _wait_until(predicate: Any, timeout_s: float, what: str, prometheus: Prometheus) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if prometheus.process.poll() is not None:
-            code = prometheus.process.returncode
-            pytest.fail(f"prometheus exited with {code}:\n{prometheus.log.read_text()[-3000:]}")
-        try:
-            if predicate():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)  # poll interval
-    pytest.fail(f"prometheus: {what} within {timeout_s:.0f} s:\n{prometheus.log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
-def prometheus(scrape: Scrape, image_server: LiveServer) -> Iterator[Prometheus]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus is not installed (Debian package `prometheus`; .ci/run installs it)")
+def prometheus(scrape: Scrape, image_server: Server) -> Iterator[Prometheus]:
     with tempfile.TemporaryDirectory(prefix="nnserve-prometheus-") as tmp:
-        config = Path(tmp) / "prometheus.yml"
-        target = {"targets": [f"127.0.0.1:{image_server.port}"]}
-        config.write_text(yaml.safe_dump({
+        config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(ALERTS)],
-            "scrape_configs": [{"job_name": "nnserve", "static_configs": [target]}],
-        }))  # fmt: skip
-        port = free_port()
-        log = Path(tmp) / "prometheus.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
-                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                stdout=sink, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        server = Prometheus(f"http://127.0.0.1:{port}", process, log)
-        try:
-            with httpx.Client(base_url=server.base_url, timeout=10.0) as client:
-                _wait_until(lambda: client.get("/-/ready").status_code == 200, 60, "ready", server)
-                # rate() needs two samples inside its window; three scrapes leave no doubt.
-                scrapes = 'count_over_time(up{job="nnserve"}[1m]) >= 3'
-                _wait_until(
-                    lambda: server.query(client, scrapes)["data"]["result"], 60, "three scrapes", server
-                )
+            "scrape_configs": [{"job_name": "nnserve", "static_configs": [{"targets": [image_server.host_port]}]}],
+        }
+        with running_prometheus(config, Path(tmp), args=["--log.level=warn"]) as server:
+            # rate() needs two samples inside its window; three scrapes leave no doubt.
+            scrapes = 'count_over_time(up{job="nnserve"}[1m]) >= 3'
+            server.wait_for("three scrapes", lambda: server.query(scrapes)["data"]["result"], 60)
             yield server
-        finally:
-            stop(process)
 
 
 @pytest.mark.parametrize("expression", EXPRESSIONS, ids=[e.source for e in EXPRESSIONS])
 def test_expression_evaluates_on_prometheus_scraping_the_server(
     expression: Expression, scrape: Scrape, prometheus: Prometheus
 ) -> None:
-    with httpx.Client(base_url=prometheus.base_url, timeout=10.0) as client:
-        answer = prometheus.query(client, with_grafana_variables(expression.promql))
+    answer = prometheus.query(with_grafana_variables(expression.promql))
     assert answer["status"] == "success", f"{expression.source}: {answer.get('error')}"
     if expression.source.startswith("dashboard"):
         # After traffic to every bundled model, every panel must show something.
@@ -260,7 +212,7 @@ def test_expression_evaluates_on_prometheus_scraping_the_server(
 
 
 def test_alert_rules_evaluate_without_errors(prometheus: Prometheus) -> None:
-    with httpx.Client(base_url=prometheus.base_url, timeout=10.0) as client:
+    with httpx.Client(base_url=prometheus.url, timeout=10.0) as client:
 
         def rules() -> list[dict[str, Any]]:
             groups = client.get("/api/v1/rules").json()["data"]["groups"]
@@ -270,6 +222,6 @@ def test_alert_rules_evaluate_without_errors(prometheus: Prometheus) -> None:
             found = rules()
             return bool(found) and all(r["health"] != "unknown" for r in found)
 
-        _wait_until(evaluated, 30, "rules evaluated", prometheus)
+        prometheus.wait_for("rules evaluated", evaluated, 30)
         failing = {r["name"]: r.get("lastError") for r in rules() if r["health"] != "ok"}
     assert failing == {}

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from .gen_server import Server, running_server
+from testkit.server import Server, running_server
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
@@ -19,7 +18,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     repository = tmp_path_factory.mktemp("generation-repository")
     for name in ("tiny-gpt", "digits-cnn"):
         (repository / name).symlink_to(MODELS / name, target_is_directory=True)
-    with running_server(repository, tmp_path_factory.mktemp("logs") / "server.log") as srv:
+    with running_server(repository, tmp_path_factory.mktemp("logs") / "server.log", require_ready=True) as srv:
         yield srv
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from testkit.server import Server
 
-from .gen_server import Server
 from .generation_client import GENERATE, GENERATE_STREAM, MODEL, PROMPT, engine_stats
 from .sse import SSEParser
 

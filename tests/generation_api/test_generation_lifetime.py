@@ -6,8 +6,8 @@ import json
 import time
 
 import httpx
+from testkit.server import Server
 
-from .gen_server import Server
 from .generation_client import GENERATE_STREAM, MODEL, PROMPT, engine_stats, generate
 from .sse import SSEParser
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from testkit.server import Server
 
-from .gen_server import Server
 from .generation_client import MODEL, PROMPT, SAMPLED, generate
 from .sse import SSEParser
 

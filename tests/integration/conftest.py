@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testkit.server import Server, running_server
 
 from .repository import build_repository
-from .server import Server, running_server
 
 
 @pytest.fixture(scope="session")
@@ -19,5 +19,5 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def server(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("integration-logs") / "server.log"
-    with running_server(repository, log) as srv:
+    with running_server(repository, log, require_ready=True) as srv:
         yield srv

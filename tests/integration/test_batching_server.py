@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from sklearn.datasets import load_digits
+from testkit.server import Server
 from tokenizers import Tokenizer
 from tritonclient.utils import InferenceServerException
 
 from .repository import BUNDLED, GATHER_TABLE
-from .server import Server
 
 Request = tuple[str, dict[str, Any]]
 """(path, JSON body)."""

@@ -5,9 +5,6 @@ API must then agree with the traffic sent."""
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +12,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-
-from .server import Server, free_port
+from testkit.prometheus import Prometheus, running_prometheus
+from testkit.server import Server
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 MODEL = "digits-prometheus"
 """A copy of digits-cnn that only this test sends requests to, so the counts are exact."""
 REQUESTS = f'nnserve_requests_total{{model="{MODEL}",endpoint="predict",code="200"}}'
@@ -41,68 +37,10 @@ def prometheus_config(target: str) -> dict[str, Any]:
     return config
 
 
-class Prometheus:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
-        response.raise_for_status()
-        result: list[dict[str, Any]] = response.json()["data"]["result"]
-        return result
-
-    def value(self, expr: str) -> float | None:
-        """The single value of an instant query, or None while it has no result."""
-        result = self.query(expr)
-        return float(result[0]["value"][1]) if result else None
-
-    def wait_for(self, what: str, condition: Any, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"Prometheus: timed out after {timeout_s} s waiting for {what}")
-            time.sleep(0.1)  # polling interval: Prometheus scrapes every second
-
-
 @pytest.fixture
 def prometheus(server: Server, tmp_path: Path) -> Iterator[Prometheus]:
-    if not Path(PROMETHEUS).is_file():
-        pytest.skip("no prometheus binary: apt-get install prometheus (as .ci/run does)")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump(prometheus_config(f"{server.host}:{server.port}")), encoding="utf-8")
-    port = free_port()
-    log = tmp_path / "prometheus.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    prometheus = Prometheus(f"http://127.0.0.1:{port}")
-    try:
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                return httpx.get(f"{prometheus.url}/-/ready", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        prometheus.wait_for("/-/ready", ready)
-        yield prometheus
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_prometheus(prometheus_config(server.host_port), tmp_path) as running:
+        yield running
 
 
 def test_prometheus_scrapes_request_counts_and_latency_quantile(server: Server, prometheus: Prometheus) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from service_builders import build_repository
-from service_server import Server, running_server
+from testkit.server import Server, running_server
 
 
 @pytest.fixture(scope="session")

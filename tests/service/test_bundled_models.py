@@ -15,9 +15,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import tritonclient.http as triton
-from digit_images import render
 from service_builders import digits_data
-from service_server import Server, running_server
+from testkit.digits import render_digit
+from testkit.server import Server, running_server
 
 from service.repository.config import list_versions, load_config
 from training.data.anomalies import ANOMALY_KINDS, make_anomalies
@@ -121,7 +121,7 @@ def test_digits_cnn_accuracy_through_http_equals_onnxruntime(
     labels: list[int] = []
     with bundled.client() as http:
         for start in range(0, len(x), 120):
-            instances = [_b64(render(d, size, fmt, dark_ink)) for d in x[start : start + 120]]
+            instances = [_b64(render_digit(d, size, fmt, dark_ink=dark_ink)) for d in x[start : start + 120]]
             response = http.post("/v1/models/digits-cnn:predict", json={"instances": instances})
             assert response.status_code == 200, response.text
             labels += [int(p["label"]) for p in response.json()["predictions"]]
@@ -135,7 +135,7 @@ def test_digits_cnn_accuracy_through_http_equals_onnxruntime(
 def test_digits_cnn_multipart_upload(bundled: Server) -> None:
     _need("digits-cnn")
     _, _, x, y = digits_data()
-    files = [("file", (f"{i}.png", render(x[i], 48, "PNG", dark_ink=True), "image/png")) for i in range(5)]
+    files = [("file", (f"{i}.png", render_digit(x[i], 48, "PNG", dark_ink=True), "image/png")) for i in range(5)]
     with bundled.client() as http:
         response = http.post("/v1/models/digits-cnn:predict", files=files)
     predictions = response.json()["predictions"]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from service_builders import write_corrupt_model, write_digits_classifier, write_user_model
-from service_server import Server, running_server
+from testkit.server import Server, running_server
 from tritonclient.utils import InferenceServerException
 
 from service.repository.config import ModelConfig, TensorSpec, write_config

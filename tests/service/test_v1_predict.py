@@ -10,10 +10,10 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
-from digit_images import render
 from PIL import Image
 from service_builders import ANOMALY_THRESHOLD, digits_data
-from service_server import Server
+from testkit.digits import render_digit
+from testkit.server import Server
 
 BATCH = 120
 
@@ -45,7 +45,7 @@ def test_predict_rendered_test_digits_matches_onnxruntime_accuracy(
     labels: list[int] = []
     with server.client() as http:
         for start in range(0, len(x), BATCH):
-            instances = [_b64(render(d, size, fmt, dark_ink)) for d in x[start : start + BATCH]]
+            instances = [_b64(render_digit(d, size, fmt, dark_ink=dark_ink)) for d in x[start : start + BATCH]]
             response = _predict(http, "digits-linear", json={"instances": instances})
             assert response.status_code == 200, response.text
             labels += [int(p["label"]) for p in response.json()["predictions"]]
@@ -59,9 +59,9 @@ def test_predict_multipart_upload_of_several_files(
 ) -> None:
     x, _, baseline = reference
     files = [
-        ("file", ("a.png", render(x[0], 40, "PNG", dark_ink=True), "image/png")),
-        ("file", ("b.jpg", render(x[1], 80, "JPEG", dark_ink=False), "image/jpeg")),
-        ("file", ("c.png", render(x[2], 8, "PNG", dark_ink=False), "image/png")),
+        ("file", ("a.png", render_digit(x[0], 40, "PNG", dark_ink=True), "image/png")),
+        ("file", ("b.jpg", render_digit(x[1], 80, "JPEG", dark_ink=False), "image/jpeg")),
+        ("file", ("c.png", render_digit(x[2], 8, "PNG", dark_ink=False), "image/png")),
     ]
     with server.client() as http:
         response = _predict(http, "digits-linear", files=files, data={"top_k": "2"})
@@ -98,7 +98,7 @@ def test_predict_anomaly_scores_vectors_and_images(
     x, _, _ = reference
     train_x, _, _, _ = digits_data()
     noise = np.random.default_rng(0).uniform(0, 16, 64)
-    instances = [x[0].reshape(-1).tolist(), noise.tolist(), _b64(render(x[0], 32, "PNG", dark_ink=False))]
+    instances = [x[0].reshape(-1).tolist(), noise.tolist(), _b64(render_digit(x[0], 32, "PNG", dark_ink=False))]
     with server.client() as http:
         response = _predict(http, "digits-mean", json={"instances": instances})
     predictions = response.json()["predictions"]
@@ -173,7 +173,7 @@ def test_predict_limits_give_413(server: Server) -> None:
 
 
 def test_predict_multipart_mistakes_are_400(server: Server) -> None:
-    png = render(np.zeros(64), 8, "PNG", dark_ink=False)
+    png = render_digit(np.zeros(64), 8, "PNG", dark_ink=False)
     with server.client() as http:
         no_file = _predict(
             http,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from service_builders import fit_digits
-from service_server import Server
+from testkit.server import Server
 from tritonclient.utils import InferenceServerException
 
 

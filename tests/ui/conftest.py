@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
+from testkit.server import Server, running_server
 from ui_pages import REPOSITORY, Visit
-from ui_server import Server, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [

@@ -4,18 +4,16 @@ newcomer sees and does at http://127.0.0.1:<port>/, through the same public endp
 from __future__ import annotations
 
 import base64
-import io
 import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import numpy as np
-from PIL import Image
 from playwright.sync_api import Page
+from testkit.digits import render_digit
+from testkit.server import Server, running_server
 from ui_pages import REPOSITORY, Visit
-from ui_server import Server, running_server
 
 from service.repository.config import is_valid_model_name, list_versions
 from training.data.digits import load_digits_split
@@ -33,20 +31,12 @@ def first_model(models: dict[str, dict[str, Any]], task: str) -> str:
     return names[0]
 
 
-def digit_png(pixels: np.ndarray, size: int = 96) -> bytes:
-    """An (8, 8) 0..16 digit as a size x size PNG, bright ink on dark, as a user would save one."""
-    gray = np.round(pixels.reshape(8, 8) / 16.0 * 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(gray).resize((size, size), Image.Resampling.NEAREST).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def right_digits(server: Server, model: str, count: int) -> list[tuple[int, bytes]]:
     """Held-out test digits (label, PNG) of different classes that the model gets right via :predict."""
     test = load_digits_split().test
     chosen = []
     for pixels, label in zip(test.x, test.y, strict=True):
-        png = digit_png(pixels)
+        png = render_digit(pixels, 96)  # bright ink on dark, as a user would save one
         answer = httpx.post(
             f"{server.url}/v1/models/{model}:predict",
             json={"instances": [{"b64": base64.b64encode(png).decode()}]},

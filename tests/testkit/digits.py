@@ -1,4 +1,5 @@
-"""Held-out test digits rendered as real image files, the way a user would photograph or draw them."""
+"""8x8 digits (0..16 pixel values, as in the digits data set) rendered as real image files, the way a
+user would photograph, draw or save one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from PIL import Image
 PIXEL_MAX = 16.0
 
 
-def render(digit: np.ndarray, size: int, fmt: str, dark_ink: bool) -> bytes:
+def render_digit(digit: np.ndarray, size: int, fmt: str = "PNG", *, dark_ink: bool = False) -> bytes:
     """An (8, 8) 0..16 digit as a `size` x `size` PNG/JPEG, bright-on-dark or dark-on-bright."""
     gray = np.round(digit.reshape(8, 8) / PIXEL_MAX * 255).astype(np.uint8)
     if dark_ink:
