@@ -3,7 +3,9 @@
 Models load in the background after start-up, so `/v2/health/live` answers at once and
 `/v2/health/ready` turns 200 when loading is done (the usual liveness/readiness split). Each version
 gets its batchers' metrics and statistics hooks before it serves (the repository's prepare hook), and
-on shutdown every version's batchers stop after answering what they hold.
+on shutdown every version's batchers stop after answering what they hold. Around the routes: access
+control by API key, CORS when origins are configured, and the request context (IDs, body limit, metrics,
+requests in flight); docs/hardening.md has the limits and the shutdown sequence.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from service.api import generate, openai, stats, ui, v1, v2
+from service.access import AccessControl
+from service.api import generate, openai, openapi, stats, ui, v1, v2
 from service.api import metrics as metrics_routes
 from service.api import repository as repository_routes
 from service.batching import BatcherError, BatchExecutionError
 from service.errors import ServiceError, headers_for, message_for, status_for
 from service.generation.registry import GenerationEngines
+from service.lifecycle import Lifecycle
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.repository.registry import ModelRepository
@@ -34,6 +39,17 @@ from service.statistics import Statistics
 from service.tasks.pipelines import Pipelines
 
 log = logging.getLogger(__name__)
+
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Content-Encoding",
+    "X-API-Key",
+    "X-Request-ID",
+    "X-Request-Timeout-Ms",
+    "Inference-Header-Content-Length",
+]
+CORS_RESPONSE_HEADERS = ["X-Request-ID", "Retry-After", "Inference-Header-Content-Length"]
 
 DESCRIPTION = """
 Serves the ONNX models of a model repository through the **Open Inference Protocol v2** (works with the
@@ -49,8 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if not settings.repository.is_dir():
         raise FileNotFoundError(f"repository {settings.repository} is not a directory")
-    pipelines = Pipelines()
+    pipelines = Pipelines(max_image_pixels=settings.max_image_pixels)
     metrics = Metrics()
+    lifecycle = Lifecycle()
+    metrics.track_in_flight(lambda: lifecycle.in_flight)
     statistics = Statistics()
     default_timeout_s = settings.request_timeout_ms / 1000 or None
 
@@ -61,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model.configure_batching(
             default_timeout_s=default_timeout_s,
             observers=[metrics.batch_observer(model.name, version), statistics.model(model.name, version)],
+            isolate_failures=settings.isolate_failed_batches,
         )
 
     repository = ModelRepository(settings, prepare=prepare)
@@ -72,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            lifecycle.begin_drain()  # already draining when served by `nnserve serve` (service.server)
             loading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loading
@@ -94,10 +114,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.statistics = statistics
     app.state.generation_engines = generation_engines
+    app.state.lifecycle = lifecycle
     for router in routers(settings):
         app.include_router(router)
     _install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes, metrics=metrics)
+    openapi.install(app, settings)
+    # Added last = runs first: request context (IDs, limits, metrics), then CORS, then access control.
+    app.add_middleware(AccessControl, settings=settings)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            max_age=600,
+        )
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_request_bytes, metrics=metrics, lifecycle=lifecycle
+    )
     return app
 
 

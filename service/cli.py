@@ -44,15 +44,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         raise SystemExit(f"nnserve: invalid setting: {problems}") from None
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from service.app import create_app
     from service.logs import configure_logging
+    from service.server import serve
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
@@ -60,9 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except FileNotFoundError as exc:
         raise SystemExit(f"nnserve: {exc}") from None
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False, server_header=False
-    )
+    serve(app, settings)
     return 0
 
 

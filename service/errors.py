@@ -15,6 +15,7 @@ from service.batching.errors import (
     BatcherStoppedError,
     BatchExecutionError,
     DeadlineExceededError,
+    InputRejectedError,
     InvalidInputError,
     QueueFullError,
 )
@@ -29,7 +30,11 @@ class InvalidInput(ServiceError):
 
 
 class Unauthorized(ServiceError):
-    """A guarded endpoint was called without the configured API key."""
+    """A guarded endpoint was called without a valid API key (sent with a `WWW-Authenticate` challenge)."""
+
+
+class Forbidden(ServiceError):
+    """The API key is valid but may not do this (an inference-only key on the repository API)."""
 
 
 class ModelNotFound(ServiceError):
@@ -38,6 +43,10 @@ class ModelNotFound(ServiceError):
 
 class PayloadTooLarge(ServiceError):
     """The body, an image or the number of instances is over a configured limit."""
+
+
+class UnsupportedMediaType(ServiceError):
+    """The body's Content-Type or Content-Encoding is not one the endpoint reads."""
 
 
 class ModelNotReady(ServiceError):
@@ -57,10 +66,13 @@ class InferenceFailed(ServiceError):
 STATUS: dict[type[Exception], int] = {
     InvalidInput: 400,
     InvalidInputError: 400,
+    InputRejectedError: 400,
     LoadFailed: 400,
     Unauthorized: 401,
+    Forbidden: 403,
     ModelNotFound: 404,
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     ModelNotReady: 503,
     QueueFullError: 503,
     BatcherStoppedError: 503,
@@ -94,8 +106,13 @@ def message_for(exc: Exception) -> str:
     return str(exc)
 
 
+BEARER_CHALLENGE = 'Bearer realm="nnserve"'
+
+
 def headers_for(exc: Exception) -> dict[str, str]:
-    """`Retry-After` (whole seconds, at least 1) for errors that clear by themselves."""
+    """`Retry-After` (whole seconds, at least 1) for errors that clear by themselves; the challenge for 401."""
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": BEARER_CHALLENGE}
     if isinstance(exc, BatcherStoppedError):
         return {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)}
     retry_after = getattr(exc, "retry_after_s", None)

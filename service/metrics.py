@@ -7,7 +7,7 @@ docs/batching.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -120,9 +120,19 @@ class Metrics:
         self.active_sequences = Gauge(
             "nnserve_active_sequences", "Sequences being generated right now.", MODEL, registry=r
         )
+        self.requests_in_flight = Gauge(
+            "nnserve_requests_in_flight",
+            "Requests being handled now (a streamed answer counts until its last byte); drains to 0 on "
+            "shutdown.",
+            registry=r,
+        )
         self._providers: dict[tuple[str, str], str] = {}
         self._request_series: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         """Children of the request metrics by label values: `labels()` costs more than the update."""
+
+    def track_in_flight(self, count: Callable[[], int]) -> None:
+        """Read the in-flight gauge from `count` at scrape time (no gauge update per request)."""
+        self.requests_in_flight.set_function(count)
 
     def observe_request(self, *, model: str, version: str, endpoint: str, code: int, seconds: float) -> None:
         """Count one answered request and its latency; use model="" for requests naming no known model.

@@ -11,6 +11,8 @@ access log, last-resort 500.
 - Every answer is counted in `nnserve_requests_total` and `nnserve_request_duration_seconds`, labelled
   by the route's name and by the model and version the route served (`RequestInfo`, filled in by the
   route's model dependency), so unknown paths and model names never create label values.
+- Requests being handled are counted in the app's `Lifecycle` (`nnserve_requests_in_flight`), which the
+  graceful shutdown reports while it drains.
 - An exception no handler claimed becomes a 500 `{"error": ...}` naming the request ID; the traceback
   goes to the log only.
 """
@@ -29,9 +31,10 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
+from service.lifecycle import Lifecycle
 from service.logs import request_id
 from service.metrics import Metrics
-from service.responses import error_response
+from service.responses import error_response_for
 
 log = logging.getLogger("service.access")
 
@@ -104,10 +107,17 @@ class _DisconnectWatch:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        metrics: Metrics | None = None,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.lifecycle = lifecycle or Lifecycle()
         self._id_prefix = uuid.uuid4().hex[:16]
         self._ids = itertools.count()
         """New request IDs: a random prefix per process and a counter, a fraction of uuid4's cost."""
@@ -122,6 +132,7 @@ class RequestContextMiddleware:
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         rid = given if _ID_RE.match(given) else f"{self._id_prefix}{next(self._ids):016x}"
         token = request_id.set(rid)
+        self.lifecycle.in_flight += 1
         status = 0
         received = 0
         watch = _DisconnectWatch(receive)
@@ -154,8 +165,8 @@ class RequestContextMiddleware:
             length = headers.get(b"content-length", b"0")
             declared = int(length) if length.isdigit() else 0
             if declared > self.max_body_bytes:
-                response = error_response(
-                    413, f"body: {declared} bytes, more than max_request_bytes ({self.max_body_bytes})"
+                response = error_response_for(
+                    scope["path"], 413, f"body: {declared} bytes, more than max_request_bytes ({self.max_body_bytes})"
                 )
                 await response(scope, receive, send_with_id)
             else:
@@ -172,10 +183,11 @@ class RequestContextMiddleware:
             watch.stop()
             log.exception("unhandled_error", extra={"path": scope["path"]})
             if status == 0:
-                response = error_response(500, f"internal server error (request id {rid})")
+                response = error_response_for(scope["path"], 500, f"internal server error (request id {rid})")
                 await response(scope, receive, send_with_id)
         finally:
             watch.stop()
+            self.lifecycle.in_flight -= 1
             seconds = time.perf_counter() - started
             if self.metrics is not None:
                 route = scope.get("route")

@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 from starlette.responses import JSONResponse
 
+from service.protocol.openai import OPENAI_PATHS, error_body
+
 
 class OrjsonResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
@@ -16,3 +18,13 @@ class OrjsonResponse(JSONResponse):
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> OrjsonResponse:
     """The one error body shape: `{"error": "..."}`."""
     return OrjsonResponse({"error": message}, status_code=status, headers=headers)
+
+
+def error_response_for(
+    path: str, status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None
+) -> OrjsonResponse:
+    """An error answered before any route ran (middleware): OpenAI's shape on the OpenAI-compatible
+    paths, whose client reads only that, `{"error": "..."}` everywhere else."""
+    if path in OPENAI_PATHS:
+        return OrjsonResponse(error_body(status, message, None, code), status_code=status, headers=headers)
+    return error_response(status, message, headers)

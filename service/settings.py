@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.repository.config import Provider
@@ -60,21 +60,74 @@ class Settings(BaseSettings):
         default=False, description="Report ready when the repository holds no model."
     )
     max_request_bytes: int = Field(
-        default=64 * 1024 * 1024,
+        default=16 * 1024 * 1024,
         gt=0,
-        description="Larger request bodies are refused with 413 (after decompression).",
+        description="Larger request bodies are refused with 413: at once from Content-Length, else as "
+        "soon as the count passes it (also after decompression).",
     )
     max_instances: int = Field(
         default=1024, gt=0, description="Most instances (or uploaded files) in one :predict."
     )
+    max_text_chars: int = Field(
+        default=100_000,
+        gt=0,
+        description="Longest text (a :predict instance, a prompt) in characters; longer is refused with 413 "
+        "before tokenizing. Tokens are then bounded by each model's text.max_length or context length.",
+    )
+    max_image_pixels: int = Field(
+        default=4096 * 4096,
+        gt=0,
+        description="Largest picture in pixels, read from its header before decoding (413); a model's "
+        "`image.max_pixels` may lower it.",
+    )
+    allow_non_finite: bool = Field(
+        default=False,
+        description="Let NaN and infinity through to task models; by default they get 400 "
+        "(tensor models always receive what was sent).",
+    )
+    isolate_failed_batches: bool = Field(
+        default=True,
+        description="Run a batch whose model run failed again one request at a time, so one request's bad "
+        "values (a token id past the vocabulary) fail only that request.",
+    )
     api_key: str | None = Field(
-        default=None, description="When set, repository load/unload need `Authorization: Bearer <key>`."
+        default=None, description="One API key with full access (kept for compatibility; see api_keys)."
+    )
+    api_keys: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="API keys with full access, comma-separated: repository load/unload need one "
+        "(`Authorization: Bearer <key>` or `X-API-Key`).",
+    )
+    inference_api_keys: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="API keys that may run models but not change the repository (403 there), comma-separated.",
+    )
+    auth_inference: bool = Field(
+        default=False,
+        description="Require a key for every endpoint except health, /metrics, /v2 and the docs.",
+    )
+    cors_origins: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="Origins allowed to call the API from a browser, comma-separated (`*` = any); unset = "
+        "no CORS headers.",
     )
     request_timeout_ms: float = Field(
         default=30_000,
         ge=0,
         description="Deadline of a request waiting in a batch queue (504 after it); a model's "
         "`batching.timeout_ms` wins, a request's own deadline wins over both; 0 = none.",
+    )
+    shutdown_delay_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="On SIGTERM, keep accepting this long while readiness reports 503 (lets a load "
+        "balancer notice), then stop accepting.",
+    )
+    shutdown_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="After accepting stops, how long requests in flight (streams included) may take to "
+        "finish before they are cut.",
     )
     ui: bool = Field(default=True, description="Serve the playground and status page at `/`.")
 
@@ -84,3 +137,33 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()] or None
         return value
+
+    @field_validator("api_keys", "inference_api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()] or None
+        return value
+
+    @field_validator("api_key", "api_keys", "inference_api_keys")
+    @classmethod
+    def _keys_usable(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for key in [value] if isinstance(value, str) else value or []:
+            if not key or not key.isprintable() or " " in key:
+                raise ValueError(f"API keys must be printable characters without spaces (got {len(key)} characters)")
+        return value
+
+    @model_validator(mode="after")
+    def _auth_inference_has_keys(self) -> Settings:
+        if self.auth_inference and not (self.admin_keys or self.inference_keys):
+            raise ValueError("auth_inference=true needs NNSERVE_API_KEYS or NNSERVE_INFERENCE_API_KEYS")
+        return self
+
+    @property
+    def admin_keys(self) -> tuple[str, ...]:
+        """Every key with full access: `api_keys` plus the single `api_key`."""
+        return tuple(dict.fromkeys([*(self.api_keys or []), *([self.api_key] if self.api_key else [])]))
+
+    @property
+    def inference_keys(self) -> tuple[str, ...]:
+        return tuple(self.inference_api_keys or [])

@@ -1,8 +1,7 @@
-"""Shared by the routes: the app's singletons, the served model (with its lease), deadlines, the API key."""
+"""Shared by the routes: the app's singletons, the served model (with its lease), deadlines."""
 
 from __future__ import annotations
 
-import hmac
 import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -10,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from service.errors import InvalidInput, ServiceError, Unauthorized
+from service.errors import InvalidInput, ServiceError
 from service.middleware import request_info
 from service.repository.registry import ModelRepository
 from service.runtime.model import ServedModel
@@ -121,16 +120,3 @@ def _header_timeout_s(request: Request) -> float | None:
     if not (milliseconds > 0 and math.isfinite(milliseconds)):
         raise InvalidInput(f"X-Request-Timeout-Ms: expected a positive number of milliseconds, got {raw!r}")
     return milliseconds / 1000
-
-
-async def require_api_key(request: Request) -> None:
-    """Repository changes need `Authorization: Bearer <key>` (or `X-API-Key`) when a key is configured."""
-    settings: Settings = request.app.state.settings
-    key = settings.api_key
-    if key is None:
-        return
-    given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
-        "Bearer "
-    )
-    if not hmac.compare_digest(given.encode(), key.encode()):
-        raise Unauthorized("Authorization: missing or wrong API key for the repository endpoints")

@@ -44,11 +44,22 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "inputs[0] 'pixels': shape [1, 64] does not match the model's [-1, 1, 8, 8] (-1 = any)",
         ),
         401: (
-            "API key missing or wrong",
-            "Authorization: missing or wrong API key for the repository endpoints",
+            "API key missing or wrong (sent with `WWW-Authenticate: Bearer`)",
+            "Authorization: missing API key; send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+        ),
+        403: (
+            "The API key may not do this (an inference-only key on the repository API)",
+            "Authorization: this API key may run models but not change the repository",
         ),
         404: ("Unknown model or version", "unknown model 'digits-cnnn'"),
-        413: ("Too large", "body: 80000000 bytes, more than max_request_bytes (67108864)"),
+        413: (
+            "Too large: the body, a text, a picture's pixels or the number of instances",
+            "body: 30000000 bytes, more than max_request_bytes (16777216)",
+        ),
+        415: (
+            "A Content-Type or Content-Encoding this endpoint does not read",
+            "Content-Type: 'application/xml' is not read by this endpoint; send application/json",
+        ),
         503: (
             "Model not ready",
             "model 'broken' is not ready: models/broken/1/model.onnx: cannot load ONNX model",
@@ -65,9 +76,12 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def request_body(
-    examples: dict[str, Any], *, multipart: bool = False, schema: dict[str, Any]
+    examples: dict[str, Any], *, multipart: bool = False, schema: dict[str, Any], required: bool = True
 ) -> dict[str, Any]:
-    """An OpenAPI requestBody for routes that read the body themselves (binary framing, multipart)."""
+    """An OpenAPI requestBody for routes that read the body themselves (binary framing, multipart).
+
+    `schema` may carry pydantic's `$defs`: `service.api.openapi` moves them to the components.
+    """
     content: dict[str, Any] = {
         "application/json": {
             "schema": schema,
@@ -78,13 +92,14 @@ def request_body(
         content["multipart/form-data"] = {
             "schema": {
                 "type": "object",
+                "required": ["file"],
                 "properties": {
-                    "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                    "top_k": {"type": "integer", "default": 3},
+                    "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1},
+                    "top_k": {"type": "integer", "default": 3, "minimum": 1},
                 },
             }
         }
-    return {"requestBody": {"required": True, "content": content}}
+    return {"requestBody": {"required": required, "content": content}}
 
 
 SERVER_METADATA = {

@@ -16,20 +16,23 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api import examples as ex
+from service.api.body import read_body
 from service.api.deps import VERSION_PARAMETER, path_version
 from service.api.sse import EventStreamResponse, sse_data
 from service.errors import InvalidInput, ServiceError, message_for
 from service.generation import GenerationStream, InvalidGenerationParameter
 from service.generation.registry import GenerationEngines, GenerationLease
 from service.middleware import request_info
-from service.protocol.body import decompress
 from service.protocol.generate import (
     GenerateRequest,
+    Generation,
     StreamEvents,
     generate_response,
     parse_generate_request,
 )
+from service.protocol.limits import check_text_length
 from service.responses import OrjsonResponse
+from service.settings import Settings
 
 router = APIRouter(tags=["Text generation"])
 
@@ -60,9 +63,12 @@ def wire_errors() -> Iterator[None]:
         raise InvalidInput(f"{WIRE_NAMES.get(exc.field, exc.field)}: {exc.detail}") from None
 
 
-async def _request(request: Request) -> bytes:
-    settings = request.app.state.settings
-    return decompress(await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes)
+async def _parse(request: Request, *, streaming: bool) -> Generation:
+    """The checked request: JSON body, fields, and the prompt's length (413 before it is tokenized)."""
+    generation = parse_generate_request(await read_body(request), streaming=streaming)
+    settings: Settings = request.app.state.settings
+    check_text_length(generation.text_input, "text_input", settings.max_text_chars)
+    return generation
 
 
 GENERATE_REQUEST = {
@@ -125,7 +131,7 @@ async def generate(name: str, request: Request) -> Response:
     Sampling parameters (`max_tokens`, `temperature`, `top_k`, `top_p`, `seed`, `stop`) go at the top
     level or in `parameters`; `details` tells why generation ended, token counts and timings.
     """
-    generation = parse_generate_request(await _request(request), streaming=False)
+    generation = await _parse(request, streaming=False)
     held = lease(request, name, path_version(request))
     try:
         with wire_errors():
@@ -147,7 +153,7 @@ async def generate_stream(name: str, request: Request) -> Response:
     One `data: {json}` event per new piece of text, whose `text_output` holds only that piece (joined,
     they are the whole text), then a last event with `"done": true` and `details`. No `[DONE]` line.
     """
-    generation = parse_generate_request(await _request(request), streaming=True)
+    generation = await _parse(request, streaming=True)
     held = lease(request, name, path_version(request))
     try:
         with wire_errors():

@@ -2,9 +2,9 @@
 `base_url="http://host:port/v1"`: `POST /v1/completions` (streaming or not) and `GET /v1/models`.
 
 Errors use OpenAI's shape `{"error": {"message", "type", "param", "code"}}`, which its client reads;
-after a stream's 200 they arrive as a `data:` event of that shape. The `Authorization` header the client
-always sends is accepted and not checked: like `/infer`, generation is open (the API key guards
-repository changes). Reference: docs/generation.md.
+after a stream's 200 they arrive as a `data:` event of that shape. The `Authorization: Bearer` header the
+client always sends is checked only when NNSERVE_AUTH_INFERENCE=true (`service.access`, which answers in
+this shape too); otherwise generation is open, like `/infer`. Reference: docs/generation.md.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api import examples as ex
+from service.api.body import read_body
 from service.api.generate import lease
 from service.api.sse import EventStreamResponse, sse_data
 from service.batching.errors import BatcherError
 from service.errors import ModelNotFound, ServiceError, headers_for, message_for, status_for
 from service.generation import GenerationEngine, GenerationResult, GenerationStream, InvalidGenerationParameter
-from service.protocol.body import decompress
+from service.protocol.limits import check_text_length
 from service.protocol.openai import (
     Completion,
     CompletionRequest,
@@ -33,6 +34,7 @@ from service.protocol.openai import (
 )
 from service.repository.registry import ModelRepository
 from service.responses import OrjsonResponse
+from service.settings import Settings
 
 router = APIRouter(tags=["OpenAI-compatible"])
 
@@ -63,6 +65,12 @@ COMPLETION_RESPONSE = {
 }
 
 
+COMPLETION_STREAM = (
+    'data: {"id":"cmpl-d1418a5801324528a147c3f04daab16f","object":"text_completion","created":1795615982,'
+    '"model":"tiny-gpt","choices":[{"text":"That","index":0,"logprobs":null,"finish_reason":null}]}\n\n'
+    "data: [DONE]\n\n"
+)
+
 DOMAIN_ERRORS = (ServiceError, BatcherError)
 """What the server's error table maps to a status (a full queue is the engine's QueueFullError)."""
 
@@ -83,7 +91,10 @@ def openai_error(exc: ServiceError | BatcherError) -> Response:
     responses={
         200: {
             "description": "The completion, or server-sent events ending in `data: [DONE]` with stream=true",
-            "content": {"application/json": {"examples": {"completion": {"value": COMPLETION_RESPONSE}}}},
+            "content": {
+                "application/json": {"examples": {"completion": {"value": COMPLETION_RESPONSE}}},
+                "text/event-stream": {"examples": {"stream": {"value": COMPLETION_STREAM}}},
+            },
         },
         400: {
             "description": "A bad or unsupported argument, named in `param`",
@@ -106,9 +117,10 @@ async def completions(request: Request) -> Response:
     token-id prompts. `top_k` is accepted as an extension.
     """
     try:
-        settings = request.app.state.settings
-        body = decompress(await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes)
-        completion = parse_completion_request(body)
+        settings: Settings = request.app.state.settings
+        completion = parse_completion_request(await read_body(request))
+        for prompt in dict.fromkeys(prompt for prompt, _ in completion.choices):
+            check_text_length(prompt, "prompt", settings.max_text_chars)
         held = lease(request, completion.model, None)
     except ServiceError as exc:
         return openai_error(exc)

@@ -1,28 +1,32 @@
-"""Model repository extension: index, and load/unload with hot swap (guarded by NNSERVE_API_KEY when set)."""
+"""Model repository extension: index, and load/unload with hot swap.
+
+Load and unload need a full-access API key once any key is configured; `service.access` checks it before
+these routes run (docs/hardening.md).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from service.api import examples as ex
-from service.api.deps import RepositoryDep, require_api_key
+from service.api.body import read_body
+from service.api.deps import RepositoryDep
 from service.errors import InvalidInput
 from service.protocol.infer import describe_validation_error, parse_json
 from service.protocol.schemas import IndexRequest, IndexRow, LoadRequest
 from service.responses import OrjsonResponse
 
 router = APIRouter(tags=["Model repository"])
-Guarded = Annotated[None, Depends(require_api_key)]
 Body = TypeVar("Body", bound=BaseModel)
 
 
 async def _optional_body(request: Request, schema: type[Body]) -> Body:
     """tritonclient sends these endpoints an empty body, `{}` or `{"parameters": {...}}`."""
-    raw = await request.body()
+    raw = await read_body(request)
     try:
         return schema.model_validate(parse_json(raw) if raw.strip() else {})
     except ValidationError as exc:
@@ -33,7 +37,7 @@ async def _optional_body(request: Request, schema: type[Body]) -> Body:
     "/v2/repository/index",
     responses=ex.ok(ex.INDEX, list[IndexRow]),
     openapi_extra=ex.request_body(
-        {"all": {}, "ready_only": {"ready": True}}, schema=IndexRequest.model_json_schema()
+        {"all": {}, "ready_only": {"ready": True}}, schema=IndexRequest.model_json_schema(), required=False
     ),
 )
 async def index(request: Request, repository: RepositoryDep) -> Response:
@@ -44,10 +48,11 @@ async def index(request: Request, repository: RepositoryDep) -> Response:
 
 @router.post(
     "/v2/repository/models/{name}/load",
-    responses={200: {"description": "Loaded (empty body)"}, **ex.errors(400, 401, 404)},
-    openapi_extra=ex.request_body({"reload": {}}, schema=LoadRequest.model_json_schema()),
+    response_class=Response,
+    responses={200: {"description": "Loaded (empty body)"}, **ex.errors(400, 404)},
+    openapi_extra=ex.request_body({"reload": {}}, schema=LoadRequest.model_json_schema(), required=False),
 )
-async def load(name: str, request: Request, repository: RepositoryDep, _: Guarded) -> Response:
+async def load(name: str, request: Request, repository: RepositoryDep) -> Response:
     """(Re)load a model from disk: new versions swap in atomically; requests in flight finish on the old.
 
     A reload that yields nothing servable fails with 400 and leaves the served versions in place.
@@ -64,13 +69,15 @@ async def load(name: str, request: Request, repository: RepositoryDep, _: Guarde
 
 @router.post(
     "/v2/repository/models/{name}/unload",
-    responses={200: {"description": "Unloaded (empty body)"}, **ex.errors(401, 404)},
+    response_class=Response,
+    responses={200: {"description": "Unloaded (empty body)"}, **ex.errors(400, 404)},
     openapi_extra=ex.request_body(
         {"unload": {}, "tritonclient": {"parameters": {"unload_dependents": False}}},
         schema=LoadRequest.model_json_schema(),
+        required=False,
     ),
 )
-async def unload(name: str, request: Request, repository: RepositoryDep, _: Guarded) -> Response:
+async def unload(name: str, request: Request, repository: RepositoryDep) -> Response:
     """Stop serving a model; requests in flight finish first. It no longer counts against readiness."""
     await _optional_body(request, LoadRequest)
     await repository.unload(name)

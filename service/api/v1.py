@@ -10,10 +10,11 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from service.api import examples as ex
+from service.api.body import MULTIPART, check_media_type, read_body
 from service.api.deps import VERSION_PARAMETER, RepositoryDep, leased_model, request_deadline
 from service.api.v2 import batching_errors
 from service.errors import InvalidInput
-from service.protocol.body import decompress
+from service.protocol.limits import check_finite, check_text_length
 from service.protocol.predict import (
     ModelStatus,
     PredictRequest,
@@ -116,23 +117,25 @@ async def predict(request: Request, name: str) -> Response:
     pipelines: Pipelines = request.app.state.pipelines
     with leased_model(request, name) as model:
         pipeline = pipelines.get(model)
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        if check_media_type(request, multipart=True) == MULTIPART:
             instances, k = await _uploaded_instances(request, settings.max_instances)
             inline = False
         else:
-            body = decompress(
-                await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes
-            )
+            body = await read_body(request)
             instances, k = parse_predict_body(body, settings.max_instances)
             inline = len(body) < INLINE_PREPROCESS_BYTES and not any(
                 isinstance(i.value, dict) for i in instances
             )
+        for instance in instances:
+            check_text_length(instance.value, instance.where, settings.max_text_chars)
         deadline = request_deadline(request)
         # Decoding pictures is CPU work that releases the GIL: off the event loop, like inference.
         if inline:
             inputs = pipeline.preprocess(instances)
         else:
             inputs = await asyncio.to_thread(pipeline.preprocess, instances)
+        if not settings.allow_non_finite:
+            check_finite(inputs, [i.where for i in instances])
         outputs = await model.infer(inputs, deadline=deadline)
     return OrjsonResponse(
         {

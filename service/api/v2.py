@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api import examples as ex
+from service.api.body import read_body
 from service.api.deps import (
     VERSION_PARAMETER,
     ModelDep,
@@ -18,7 +19,7 @@ from service.api.deps import (
     request_deadline,
 )
 from service.errors import InvalidInput, ModelNotReady
-from service.protocol.body import decompress
+from service.lifecycle import Lifecycle
 from service.protocol.infer import decode_request, encode_response, parse_json, split_body
 from service.protocol.schemas import (
     ErrorBody,
@@ -39,6 +40,7 @@ router = APIRouter(tags=["Open Inference Protocol v2"])
 infer_router = APIRouter(tags=["Open Inference Protocol v2"])
 """The inference routes alone: the app matches them first, since routes are tried in order, one by one."""
 
+SHUTTING_DOWN = "shutting down"
 EXTENSIONS = [
     "binary_tensor_data",
     "classification",
@@ -91,8 +93,12 @@ async def live() -> Response:
         503: {"description": "Not ready", "model": Readiness, "content": ex.json_content(ex.NOT_READY)},
     },
 )
-async def ready(repository: RepositoryDep) -> Response:
-    """200 once every model that should load has loaded (NNSERVE_STRICT_READINESS); else 503 with reasons."""
+async def ready(request: Request, repository: RepositoryDep) -> Response:
+    """200 once every model that should load has loaded (NNSERVE_STRICT_READINESS), until shutdown begins;
+    else 503 with the reasons ("shutting down" from the first SIGTERM on)."""
+    lifecycle: Lifecycle = request.app.state.lifecycle
+    if lifecycle.draining:
+        return OrjsonResponse({"ready": False, "reason": SHUTTING_DOWN}, status_code=503)
     state = repository.readiness()
     if state.ready:
         return OrjsonResponse({"ready": True})
@@ -125,15 +131,20 @@ async def model_metadata(model: ModelDep, repository: RepositoryDep) -> Response
     )
 
 
-@router.get(
-    "/v2/models/{name}/ready",
-    responses={**ex.ok({"name": "digits-cnn", "ready": True}, ModelReadiness), **ex.errors(404)},
-)
-@router.get(
-    "/v2/models/{name}/versions/{version}/ready",
-    responses={**ex.ok({"name": "digits-cnn", "ready": True}, ModelReadiness), **ex.errors(404)},
-    openapi_extra=VERSION_PARAMETER,
-)
+_MODEL_NOT_READY = {"name": "digits-ae", "ready": False, "reason": "model 'digits-ae' is not ready: unloaded"}
+_MODEL_READY_DOCS: dict[int | str, dict[str, Any]] = {
+    **ex.ok({"name": "digits-cnn", "ready": True}, ModelReadiness),
+    **ex.errors(400, 404),
+    503: {
+        "description": "Not ready (loading, failed to load, unloaded), with the reason",
+        "model": ModelReadiness,
+        "content": ex.json_content(_MODEL_NOT_READY),
+    },
+}
+
+
+@router.get("/v2/models/{name}/ready", responses=_MODEL_READY_DOCS)
+@router.get("/v2/models/{name}/versions/{version}/ready", responses=_MODEL_READY_DOCS, openapi_extra=VERSION_PARAMETER)
 async def model_ready(name: str, request: Request, repository: RepositoryDep) -> Response:
     """200 when the model (version) can serve; 503 with the reason when it cannot."""
     try:
@@ -195,11 +206,10 @@ async def infer(request: Request, name: str) -> Response:
     """
     settings: Settings = request.app.state.settings
     with leased_model(request, name) as model:
-        body = decompress(
-            await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes
-        )
+        body = await read_body(request)
         framing = request.headers.get("inference-header-content-length")
-        decoded = decode_request(body, framing, model.inputs, model.outputs)
+        finite = not settings.allow_non_finite and model.config.task != "tensor"
+        decoded = decode_request(body, framing, model.inputs, model.outputs, finite=finite)
         deadline = request_deadline(request, _parameters_timeout_s(body, framing))
         results = await model.infer(decoded.inputs, deadline=deadline)
     payload, json_length = encode_response(

@@ -7,6 +7,7 @@ from service.batching.errors import (
     BatchExecutionError,
     BatchOutputError,
     DeadlineExceededError,
+    InputRejectedError,
     InvalidInputError,
     QueueFullError,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "BatcherStoppedError",
     "DeadlineExceededError",
     "DropReason",
+    "InputRejectedError",
     "InvalidInputError",
     "QueueFullError",
     "RequestTiming",

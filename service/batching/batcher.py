@@ -3,7 +3,8 @@
 `submit` validates and enqueues on the event loop; the collector decides when to run (see
 `scheduling.plan`), and the batch is assembled, run and split in an executor thread so the loop keeps
 accepting requests. Only one batch per instance is in flight: requests arriving meanwhile queue up and
-form the next, larger batch, which is where batching pays.
+form the next, larger batch, which is where batching pays. With `isolate_failures`, a batch whose run
+fails is run again one request at a time, so one request's bad values fail that request only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from service.batching.errors import (
     BatcherStoppedError,
     BatchExecutionError,
     DeadlineExceededError,
+    InputRejectedError,
     QueueFullError,
 )
 from service.batching.observer import BatchObserver, BatchReport, DropReason, RequestTiming
@@ -69,6 +71,8 @@ class _Outcome:
     answers: list[Tensors] | None
     stage_s: tuple[float, float, float]
     error: Exception | None
+    ran: bool = True
+    """False when the executor refused the work: re-running the requests one by one would not help."""
 
 
 class Batcher:
@@ -258,21 +262,40 @@ class Batcher:
                 [r.length for r in batch],
             )
         except Exception as exc:  # the executor refused the work (e.g. shut down)
-            outcome = _Outcome(None, (0.0, 0.0, 0.0), exc)
+            outcome = _Outcome(None, (0.0, 0.0, 0.0), exc, ran=False)
         finally:
             self._busy = False
         self._learn(time.monotonic() - started, len(batch))
-        error_id = "" if outcome.answers is not None else self._log_failure(outcome.error, batch)
+        if outcome.answers is None and outcome.ran and len(batch) > 1 and self.policy.isolate_failures:
+            await self._isolate(batch, outcome.error)
+            return
+        # Refused values are the client's fault only when its request ran alone; in a shared run they
+        # may be another client's, so that run is a failure like any other (logged, error id only).
+        rejected = len(batch) == 1 and isinstance(outcome.error, InputRejectedError)
+        error_id = "" if outcome.answers is not None or rejected else self._log_failure(outcome.error, batch)
         for index, request in enumerate(batch):
             if request.future.done():  # its client went away while the batch ran
                 continue
             if outcome.answers is not None:
                 request.future.set_result(outcome.answers[index])
+            elif rejected:
+                request.future.set_exception(InputRejectedError(str(outcome.error)))
             else:
                 request.future.set_exception(_failure(outcome.error, error_id))
         report = BatchReport(timings, *outcome.stage_s, error=outcome.error)
         for observer in self._observers:
             self._call(observer.batch_executed, report)
+
+    async def _isolate(self, batch: list[_Request], error: Exception | None) -> None:
+        """A failed batch runs again one request at a time, so one request's bad values (an index out of
+        range, say) fail only that request. Only those single runs are reported to the observers."""
+        _log.warning(
+            "batch_failed_isolating",
+            extra={"batcher": self.name, "requests": len(batch), "error": f"{type(error).__name__}: {error}"[:300]},
+        )
+        for request in batch:
+            if not request.future.done():
+                await self._execute([request])
 
     def _run_sync(
         self, parts: list[Mapping[str, np.ndarray]], sizes: list[int], lengths: list[int | None]

@@ -17,6 +17,15 @@ class InvalidInputError(BatcherError, ValueError):
     """
 
 
+class InputRejectedError(BatcherError, ValueError):
+    """The model refused this request's values while running (e.g. a token id past the vocabulary).
+
+    Raised by a batch's run function; the batcher passes it to the request only when the run held that
+    request alone (a batch that fails is re-run one request at a time first), so it is never another
+    client's fault and its message is safe to return.
+    """
+
+
 class QueueFullError(BatcherError):
     """The queue is at `max_queue_size`; the request was refused at once and never queued."""
 

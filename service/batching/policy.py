@@ -16,6 +16,10 @@ class BatchPolicy:
     compatible requests are queued (or `max_batch_size` samples, or a stop) before running them together,
     so tests can assert the batch sizes actually executed. Never set it in production: a lone request
     would wait until its deadline.
+
+    `isolate_failures`: a batch whose run fails runs again one request at a time, so one request's bad
+    values (a token id past the vocabulary) fail that request alone instead of everyone batched with it.
+    Off, every request of a failed batch gets the failure.
     """
 
     max_batch_size: int = 32
@@ -24,6 +28,7 @@ class BatchPolicy:
     preferred_batch_sizes: tuple[int, ...] = ()
     default_timeout_s: float | None = None
     exact_batch_requests: int | None = None
+    isolate_failures: bool = False
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 0:
@@ -48,6 +53,7 @@ class BatchPolicy:
         *,
         default_timeout_s: float | None = None,
         exact_batch_requests: int | None = None,
+        isolate_failures: bool = False,
     ) -> BatchPolicy:
         """The policy for a model's `batching:` section.
 
@@ -61,6 +67,7 @@ class BatchPolicy:
             preferred_batch_sizes=tuple(sorted(set(settings.preferred_batch_sizes))),
             default_timeout_s=timeout_s,
             exact_batch_requests=exact_batch_requests,
+            isolate_failures=isolate_failures,
         )
 
     @property

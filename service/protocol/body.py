@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 
-from service.errors import InvalidInput, PayloadTooLarge
+from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
@@ -15,7 +15,7 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
         return body
     wbits = _WBITS.get(encoding.strip().lower())
     if wbits is None:
-        raise InvalidInput(f"Content-Encoding: {encoding!r} is not supported (gzip, deflate, identity)")
+        raise UnsupportedMediaType(f"Content-Encoding: {encoding!r} is not supported (gzip, deflate, identity)")
     inflater = zlib.decompressobj(wbits)
     try:
         plain = inflater.decompress(body, limit + 1)

@@ -17,6 +17,7 @@ import orjson
 from pydantic import ValidationError
 
 from service.errors import InvalidInput
+from service.protocol.limits import check_finite
 from service.protocol.schemas import InferInputTensor, InferRequest
 from service.protocol.tensors import Array, from_binary, from_json, to_binary, to_json
 from service.repository.config import TensorSpec
@@ -37,15 +38,25 @@ class DecodedRequest:
     outputs: list[OutputChoice]
 
 
+NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type", "dict_type"})
+
+
 def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
     """`inputs.0.shape: Input should be a valid list (got 'x')`: the field path and the bad value."""
     parts = []
     for err in exc.errors()[:5]:
+        if not err["loc"] and not prefix and err["type"] in NOT_AN_OBJECT:
+            return f"request body: expected a JSON object, got {_json_type(err.get('input'))}"
         loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
         value = repr(err.get("input"))
         value = value if len(value) <= 60 else value[:57] + "..."
         parts.append(f"{loc or '<body>'}: {err['msg']} (got {value})")
     return "; ".join(parts)
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
@@ -73,9 +84,17 @@ def parse_json(raw: bytes) -> Any:
 
 
 def decode_request(
-    body: bytes, header_length: str | None, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]
+    body: bytes,
+    header_length: str | None,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    *,
+    finite: bool = False,
 ) -> DecodedRequest:
-    """Numpy arrays for every model input, and the outputs to return, from one request body."""
+    """Numpy arrays for every model input, and the outputs to return, from one request body.
+
+    `finite`: refuse NaN and infinity in floating-point inputs (the policy for task models).
+    """
     head, binary = split_body(body, header_length)
     try:
         request = InferRequest.model_validate(parse_json(head))
@@ -83,9 +102,10 @@ def decode_request(
         raise InvalidInput(describe_validation_error(exc)) from None
     specs = {spec.name: spec for spec in inputs}
     arrays: dict[str, Array] = {}
+    labels: dict[str, str] = {}
     offset = 0
     for i, tensor in enumerate(request.inputs):
-        where = f"inputs[{i}] {tensor.name!r}"
+        where = labels[tensor.name] = f"inputs[{i}] {tensor.name!r}"
         spec = specs.get(tensor.name)
         if spec is None:
             raise InvalidInput(f"{where}: the model has no such input; its inputs are {sorted(specs)}")
@@ -116,6 +136,8 @@ def decode_request(
         raise InvalidInput(
             f"body: {len(binary) - offset} bytes of binary data after the JSON belong to no input"
         )
+    if finite:
+        check_finite(arrays, labels)
     return DecodedRequest(id=request.id, inputs=arrays, outputs=_output_choices(request, outputs))
 
 

@@ -209,7 +209,14 @@ class Completions:
         return {**self._head, "choices": [], "usage": usage(results)}
 
 
-ERROR_TYPES = {401: "authentication_error", 404: "invalid_request_error", 429: "rate_limit_error"}
+OPENAI_PATHS = frozenset({"/v1/completions", "/v1/models"})
+"""The OpenAI-compatible routes: every error on them, even one the middleware sends, keeps OpenAI's shape."""
+ERROR_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    429: "rate_limit_error",
+}
 
 
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:

@@ -14,14 +14,14 @@ from service.tasks.pipelines import Instance
 
 
 class PredictParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     top_k: int = Field(
         default=DEFAULT_TOP_K, ge=1, description="Classifiers: how many labels to rank per instance."
     )
 
 
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     instances: list[Any] = Field(
         description='Images as `{"b64": "<PNG/JPEG...>"}` or nested pixel values (already model values); '
         "strings for text models; vectors or images for anomaly models."

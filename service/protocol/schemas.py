@@ -14,9 +14,10 @@ Parameters = dict[str, str | int | float | bool]
 
 
 class _Strict(BaseModel):
-    """Unknown keys are errors: a misspelt `datatype` must not be silently ignored."""
+    """Unknown keys are errors: a misspelt `datatype` must not be silently ignored. Values are not
+    coerced either (`"ready": 0` is not `false`, `"shape": ["1"]` is not `[1]`): what the schema says."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class InferInputTensor(_Strict):

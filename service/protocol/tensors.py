@@ -91,15 +91,28 @@ def from_json(data: Any, datatype: str, shape: list[int], where: str) -> Array:
             raise InvalidInput(f"{where}: data is ragged (nested lists of unequal length)") from None
         if loose.dtype.kind not in "biuf":
             raise InvalidInput(f"{where}: {datatype} data must be numbers, got {_sample(loose)}")
-        if dtype.kind in "iu" and loose.dtype.kind == "f" and not np.all(np.mod(loose, 1) == 0):
-            raise InvalidInput(f"{where}: {datatype} data must be integers, got {_sample(loose)}")
+        if dtype.kind in "iu":
+            _check_integers(loose, dtype, datatype, where)
         try:
-            array = loose.astype(dtype, casting="unsafe").reshape(-1)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is caught by check_finite
+                array = loose.astype(dtype, casting="unsafe").reshape(-1)
         except (OverflowError, ValueError) as exc:
             raise InvalidInput(f"{where}: data does not fit {datatype}: {exc}") from None
     if array.size != count:
         raise InvalidInput(f"{where}: shape {shape} needs {count} values, data has {array.size}")
     return array.reshape(shape)
+
+
+def _check_integers(values: Array, dtype: np.dtype[Any], datatype: str, where: str) -> None:
+    """Whole numbers within the datatype's range: a cast would silently wrap or truncate them."""
+    if values.size == 0:
+        return
+    with np.errstate(invalid="ignore"):
+        if values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0):
+            raise InvalidInput(f"{where}: {datatype} data must be integers, got {_sample(values)}")
+    info = np.iinfo(dtype)
+    if values.min() < info.min or values.max() > info.max:
+        raise InvalidInput(f"{where}: {datatype} data must lie in [{info.min}, {info.max}], got {_sample(values)}")
 
 
 def _sample(array: Array) -> str:

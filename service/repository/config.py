@@ -190,7 +190,7 @@ class ModelConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name_valid(cls, name: str | None) -> str | None:
-        if name is not None and not _MODEL_NAME_RE.match(name):
+        if name is not None and not _MODEL_NAME_RE.fullmatch(name):
             raise ValueError(f"model name {name!r} does not match {MODEL_NAME_PATTERN}")
         return name
 
@@ -222,7 +222,8 @@ class ConfigError(ValueError):
 
 
 def is_valid_model_name(name: str) -> bool:
-    return bool(_MODEL_NAME_RE.match(name))
+    """Whole-string match: `$` alone would also accept a name ending in a newline."""
+    return bool(_MODEL_NAME_RE.fullmatch(name))
 
 
 def is_version_dir(path: Path) -> bool:

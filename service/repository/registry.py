@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -69,6 +70,11 @@ class ModelRepository:
     def __init__(self, settings: Settings, prepare: Prepare | None = None) -> None:
         self.root = settings.repository
         self._settings = settings
+        self._absolute_prefixes = sorted(
+            {f"{settings.repository.absolute()}{os.sep}", f"{settings.repository.resolve()}{os.sep}"},
+            key=len,
+            reverse=True,
+        )
         self._prepare = prepare
         self._entries: dict[str, ModelEntry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -108,17 +114,24 @@ class ModelRepository:
             outcome = await asyncio.to_thread(load_model_dir, path, self._settings, self._prepare)
             return self._swap(name, outcome)
 
+    def relative(self, text: str) -> str:
+        """`text` with the repository's absolute path taken out of file names: reasons reach clients,
+        who must not learn where the server keeps its files (the log keeps the full paths)."""
+        for prefix in self._absolute_prefixes:
+            text = text.replace(prefix, "")
+        return text
+
     def _swap(self, name: str, outcome: LoadOutcome) -> ModelEntry:
         previous = self._entries.get(name)
-        status = [VersionStatus(v, State.READY) for v in sorted(outcome.ready)]
-        status += [
-            VersionStatus(v, State.UNAVAILABLE, reason) for v, reason in sorted(outcome.failed.items())
-        ]
-        if outcome.error:
-            status.append(VersionStatus(None, State.UNAVAILABLE, outcome.error))
         for reason in [outcome.error, *outcome.failed.values()]:
             if reason:
                 log.error("model_load_failed", extra={"model": name, "reason": reason})
+        status = [VersionStatus(v, State.READY) for v in sorted(outcome.ready)]
+        status += [
+            VersionStatus(v, State.UNAVAILABLE, self.relative(reason)) for v, reason in sorted(outcome.failed.items())
+        ]
+        if outcome.error:
+            status.append(VersionStatus(None, State.UNAVAILABLE, self.relative(outcome.error)))
         if not outcome.ready and previous is not None and previous.served:
             raise LoadFailed(
                 f"model {name!r}: reload failed, versions {sorted(previous.served)} keep serving: "
@@ -199,7 +212,7 @@ class ModelRepository:
             return Readiness(False, "models are loading")
         wanted = [e for e in self._entries.values() if e.wanted]
         if not wanted and not self._settings.ready_when_empty:
-            return Readiness(False, f"no model in {self.root} (NNSERVE_READY_WHEN_EMPTY=true allows that)")
+            return Readiness(False, "no model in the repository (NNSERVE_READY_WHEN_EMPTY=true allows that)")
         problems = {e.name: e.reason() for e in wanted if not e.healthy}
         if problems and self._settings.strict_readiness:
             return Readiness(False, "some models are not ready", problems)
@@ -228,5 +241,5 @@ class ModelRepository:
 
     def _model_dir(self, name: str) -> Path:
         if not is_valid_model_name(name) or not (self.root / name).is_dir():
-            raise ModelNotFound(f"no model directory {name!r} in the repository {self.root}")
+            raise ModelNotFound(f"no model directory {name!r} in the repository")
         return self.root / name

@@ -48,10 +48,12 @@ def exact_batch_requests(config: ModelConfig) -> int | None:
     return value
 
 
-def policy_for(config: ModelConfig, default_timeout_s: float | None) -> BatchPolicy:
-    """The batcher policy of a model: its `batching` section, the server's default deadline, the switch."""
+def policy_for(config: ModelConfig, default_timeout_s: float | None, isolate_failures: bool = False) -> BatchPolicy:
+    """The batcher policy of a model: its `batching` section, the server's default deadline and failure
+    isolation, the switch."""
     return BatchPolicy.from_settings(
         config.batching,
         default_timeout_s=default_timeout_s,
         exact_batch_requests=exact_batch_requests(config),
+        isolate_failures=isolate_failures,
     )

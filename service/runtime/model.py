@@ -8,29 +8,48 @@ and its own worker thread, so one batch per instance runs at a time and the even
 
 Lifetime: requests hold a lease (`acquire`/`release`) from lookup to answer. A hot reload swaps in a
 new object and `retire`s the old one, which closes only when its last lease is released, so requests
-in flight finish on the session they started on; closing then stops its (by then empty) batchers.
+in flight finish on the session they started on; closing then stops its (by then empty) batchers,
+drops the sessions and hands their freed memory back to the OS (`service.runtime.memory`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
-from service.batching import BatcherPool, BatchObserver, BatchPolicy, RunBatch
+from service.batching import BatcherPool, BatchObserver, BatchPolicy, InputRejectedError, RunBatch
 from service.errors import ModelNotReady
 from service.repository.config import CONFIG_FILE, ModelConfig, TensorSpec
 from service.runtime.batch_plan import padding_for, policy_for
+from service.runtime.memory import release_freed_memory
 from service.runtime.session import LoadError, provider_short_name
 
 log = logging.getLogger(__name__)
 
 Tensors = dict[str, np.ndarray]
+
+_ORT_DETAIL = re.compile(r"running (?P<op>\w+) node\. Name:'(?P<node>[^']*)' Status Message: (?P<message>.*)", re.S)
+_SOURCE_LOCATION = re.compile(r"\S*onnxruntime_src\S*\s*")
+
+
+def rejection_message(exc: Exception, inputs: Sequence[str]) -> str:
+    """ONNX Runtime's INVALID_ARGUMENT in a client's terms: which inputs, which node, what it said
+    (without ONNX Runtime's source locations)."""
+    text = str(exc)
+    match = _ORT_DETAIL.search(text)
+    if match is not None:
+        node = f"{match['op']} node {match['node']!r}" if match["node"] else f"{match['op']} node"
+        text = f"{node}: {match['message']}"
+    text = _SOURCE_LOCATION.sub("", text).strip()
+    return f"inputs {list(inputs)}: the model rejected these values at run time: {text[:500]}"
 
 
 class ServedModel:
@@ -76,7 +95,7 @@ class ServedModel:
         return f"ServedModel({self.name!r}, version={self.version}, provider={self.provider!r})"
 
     def configure_batching(
-        self, *, default_timeout_s: float | None, observers: Sequence[BatchObserver]
+        self, *, default_timeout_s: float | None, observers: Sequence[BatchObserver], isolate_failures: bool = False
     ) -> None:
         """Set the server's default deadline and the metrics hooks, before the version serves.
 
@@ -85,7 +104,7 @@ class ServedModel:
         """
         if self._pool is not None:
             raise RuntimeError(f"{self!r}: batching is configured before the first request, not after")
-        self.batch_policy = self._policy(default_timeout_s)
+        self.batch_policy = self._policy(default_timeout_s, isolate_failures)
         self._observers = tuple(observers)
 
     async def infer(self, inputs: Mapping[str, np.ndarray], *, deadline: float | None = None) -> Tensors:
@@ -119,13 +138,16 @@ class ServedModel:
         names = self._output_names
 
         def run(batch: Tensors) -> Tensors:
-            return dict(zip(names, session.run(names, batch), strict=True))
+            try:
+                return dict(zip(names, session.run(names, batch), strict=True))
+            except InvalidArgument as exc:  # the values, not the server: e.g. a token id past the vocabulary
+                raise InputRejectedError(rejection_message(exc, sorted(batch))) from None
 
         return run
 
-    def _policy(self, default_timeout_s: float | None) -> BatchPolicy:
+    def _policy(self, default_timeout_s: float | None, isolate_failures: bool = False) -> BatchPolicy:
         try:
-            return policy_for(self.config, default_timeout_s)
+            return policy_for(self.config, default_timeout_s, isolate_failures)
         except ValueError as exc:
             raise LoadError(f"{self.directory.parent / CONFIG_FILE}: {exc}") from None
 
@@ -163,15 +185,20 @@ class ServedModel:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # retired off the event loop (a load that failed): it never served
             loop = None
-        if pool is None or loop is None:
+        if loop is None:
             self._release_sessions()
+            release_freed_memory()
         else:
             self._stopping = loop.create_task(self._stop(pool), name=f"stop {self.name}/{self.version}")
         log.info("model_closed", extra={"model": self.name, "version": self.version})
 
-    async def _stop(self, pool: BatcherPool) -> None:
-        await pool.stop()
+    async def _stop(self, pool: BatcherPool | None) -> None:
+        """Let the batchers answer what they hold, drop the sessions, and give their memory back."""
+        if pool is not None:
+            await pool.stop()
+            del pool  # its batchers' run functions hold the sessions
         self._release_sessions()
+        await asyncio.to_thread(release_freed_memory)
 
     def _release_sessions(self) -> None:
         self._executor.shutdown(wait=False)

@@ -37,12 +37,14 @@ def decode_b64(text: Any, where: str) -> bytes:
         raise InvalidInput(f"{where}.b64: not valid base64 ({exc})") from None
 
 
-def open_image(raw: bytes, max_pixels: int, where: str) -> Image.Image:
+def open_image(raw: bytes, max_pixels: int, where: str, limit_name: str = "image.max_pixels") -> Image.Image:
     """Decode after checking the pixel count from the header alone (decompression-bomb guard)."""
     try:
         image = Image.open(io.BytesIO(raw))
-    except Image.DecompressionBombError as exc:
-        raise PayloadTooLarge(f"{where}: {exc}") from None
+    except Image.DecompressionBombError:
+        raise PayloadTooLarge(
+            f"{where}: the image header declares far more pixels than {limit_name} ({max_pixels})"
+        ) from None
     except UnidentifiedImageError:
         raise InvalidInput(f"{where}: cannot decode image ({len(raw)} bytes): unknown format") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -50,8 +52,7 @@ def open_image(raw: bytes, max_pixels: int, where: str) -> Image.Image:
     width, height = image.size
     if width * height > max_pixels:
         raise PayloadTooLarge(
-            f"{where}: image is {width}x{height} = {width * height} pixels, "
-            f"more than image.max_pixels ({max_pixels})"
+            f"{where}: image is {width}x{height} = {width * height} pixels, more than {limit_name} ({max_pixels})"
         )
     try:
         image.load()
@@ -104,9 +105,15 @@ def _letterbox(image: Image.Image, width: int, height: int, fill: int) -> Image.
     return canvas
 
 
-def preprocess_image(raw: bytes, settings: ImagePreprocessing, where: str) -> NDArray[np.float32]:
-    """An encoded picture -> (channels, height, width) float32 model values."""
-    image = open_image(raw, settings.max_pixels, where)
+def preprocess_image(
+    raw: bytes, settings: ImagePreprocessing, where: str, max_pixels: int | None = None
+) -> NDArray[np.float32]:
+    """An encoded picture -> (channels, height, width) float32 model values; `max_pixels` (the server's
+    limit) applies when it is lower than the config's `image.max_pixels`."""
+    if max_pixels is not None and max_pixels < settings.max_pixels:
+        image = open_image(raw, max_pixels, where, "max_image_pixels")
+    else:
+        image = open_image(raw, settings.max_pixels, where)
     image = _flatten_transparency(_to_8bit(image))
     image = image.convert("L" if settings.channels == 1 else "RGB")
     level = _border_level(np.asarray(image.convert("L")))

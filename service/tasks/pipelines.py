@@ -61,10 +61,12 @@ def _single_input(model: ServedModel) -> TensorSpec:
 class SampleEncoder:
     """Pictures (base64 or uploaded) and nested arrays -> a batch for the model's single input."""
 
-    def __init__(self, model: ServedModel, image: ImagePreprocessing | None) -> None:
+    def __init__(self, model: ServedModel, image: ImagePreprocessing | None, max_pixels: int | None = None) -> None:
         self.spec = _single_input(model)
         self.dtype = V2_TO_NUMPY[self.spec.datatype]
         self.image = image
+        self.max_pixels = max_pixels
+        """The server's limit on a picture's pixels; the model's `image.max_pixels` applies when lower."""
         self.model_name = model.name
         dims = self.spec.shape[1:]
         if image is not None:
@@ -105,14 +107,18 @@ class SampleEncoder:
             raise InvalidInput(
                 f"{where}: model {self.model_name!r} takes vectors, not pictures (no image section)"
             )
-        return preprocess_image(raw, self.image, where).astype(self.dtype)
+        return preprocess_image(raw, self.image, where, self.max_pixels).astype(self.dtype)
 
 
 class ImageClassifier(Pipeline):
     def __init__(
-        self, model: ServedModel, image: ImagePreprocessing, classification: ClassificationSettings
+        self,
+        model: ServedModel,
+        image: ImagePreprocessing,
+        classification: ClassificationSettings,
+        max_pixels: int | None = None,
     ) -> None:
-        self.encoder = SampleEncoder(model, image)
+        self.encoder = SampleEncoder(model, image, max_pixels)
         self.classification = _checked_classification(model, classification)
 
     def preprocess(self, instances: Sequence[Instance]) -> Tensors:
@@ -144,8 +150,8 @@ class TextClassifier(Pipeline):
 
 
 class AnomalyDetector(Pipeline):
-    def __init__(self, model: ServedModel, anomaly: AnomalySettings) -> None:
-        self.encoder = SampleEncoder(model, model.config.image)
+    def __init__(self, model: ServedModel, anomaly: AnomalySettings, max_pixels: int | None = None) -> None:
+        self.encoder = SampleEncoder(model, model.config.image, max_pixels)
         _output(model, anomaly.score, "anomaly.score")
         self.anomaly = anomaly
 
@@ -165,26 +171,30 @@ def _checked_classification(model: ServedModel, settings: ClassificationSettings
     return settings
 
 
-def build_pipeline(model: ServedModel) -> Pipeline | None:
-    """The pipeline for the model's task; None for tasks served through other endpoints only."""
+def build_pipeline(model: ServedModel, max_image_pixels: int | None = None) -> Pipeline | None:
+    """The pipeline for the model's task; None for tasks served through other endpoints only.
+
+    `max_image_pixels`: the server's cap on a picture's size, on top of the model's own.
+    """
     config = model.config
     if config.task == "image-classification" and config.image and config.classification:
-        return ImageClassifier(model, config.image, config.classification)
+        return ImageClassifier(model, config.image, config.classification, max_image_pixels)
     if config.task == "text-classification" and config.classification:
         return TextClassifier(model, config.classification)
     if config.task == "anomaly-detection" and config.anomaly:
-        return AnomalyDetector(model, config.anomaly)
+        return AnomalyDetector(model, config.anomaly, max_image_pixels)
     return None
 
 
 class Pipelines:
     """The pipeline of every served version, dropped with the version when it is retired and collected."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_image_pixels: int | None = None) -> None:
         self._by_model: weakref.WeakKeyDictionary[ServedModel, Pipeline] = weakref.WeakKeyDictionary()
+        self.max_image_pixels = max_image_pixels
 
     def prepare(self, model: ServedModel) -> None:
-        pipeline = build_pipeline(model)
+        pipeline = build_pipeline(model, self.max_image_pixels)
         if pipeline is not None:
             self._by_model[model] = pipeline
 

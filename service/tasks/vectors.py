@@ -27,4 +27,5 @@ def as_sample(value: Any, sample_shape: tuple[int, ...], dtype: np.dtype[Any], w
             f"{where}: shape {list(array.shape)} does not fit the model's sample shape {list(sample_shape)} "
             f"(also accepted: {list(squeezed)} or {want} flat values)"
         )
-    return array.astype(dtype).reshape(sample_shape)
+    with np.errstate(over="ignore", invalid="ignore"):  # a value too large becomes inf: refused by the route
+        return array.astype(dtype).reshape(sample_shape)

@@ -74,7 +74,7 @@ def test_readiness_rules(tmp_path: Path) -> None:
     empty.mkdir()
     assert asyncio.run(readiness(empty))[:2] == (
         False,
-        f"no model in {empty} (NNSERVE_READY_WHEN_EMPTY=true allows that)",
+        "no model in the repository (NNSERVE_READY_WHEN_EMPTY=true allows that)",
     )
     assert asyncio.run(readiness(empty, ready_when_empty=True))[0] is True
 

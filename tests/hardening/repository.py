@@ -1,0 +1,144 @@
+"""Model repositories for the hardening tests: copies of the bundled models, plus models made to fail.
+
+- `broken`: a config.yaml and a model.onnx that is not ONNX (fails to load);
+- `missing`: a config.yaml and a version folder without model.onnx (fails to load);
+- `faulty`: loads fine, then fails at run time whenever the input's size is not a multiple of 3
+  (a Reshape to [-1, 3]): a session that raises on input the server cannot know is bad;
+- `picky`: a lookup table that fails at run time for an index past its 4 rows: one request's bad value
+  fails a whole batch unless the server isolates it;
+- `slow`: a Loop of `steps` matrix products, so a test chooses how long each run takes and can hold
+  requests in flight (queued and running) for as long as it needs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from service.repository.config import BatchingSettings, ExecutionSettings, ModelConfig, TensorSpec, write_config
+
+BUNDLED = Path(__file__).resolve().parents[2] / "models"
+OPSET = [helper.make_opsetid("", 17)]
+SLOW_WIDTH = 128
+"""Width of the slow model's state: one step is a (N, 128) x (128, 128) product and a tanh."""
+CPU_ONLY = ExecutionSettings(providers=["cpu"], intra_op_threads=1)
+
+
+def copy_bundled(root: Path, *names: str) -> None:
+    for name in names:
+        shutil.copytree(BUNDLED / name, root / name)
+
+
+def _save(nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
+          initializers: list[onnx.TensorProto], path: Path) -> None:
+    model = helper.make_model(
+        helper.make_graph(nodes, path.parent.parent.name, inputs, outputs, initializers),
+        opset_imports=OPSET,
+        ir_version=8,
+    )
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+
+
+def write_broken(root: Path, name: str = "broken") -> None:
+    config = ModelConfig(
+        inputs=[TensorSpec(name="x", datatype="FP32", shape=[-1, 3])],
+        outputs=[TensorSpec(name="y", datatype="FP32", shape=[-1, 3])],
+        execution=CPU_ONLY,
+    )
+    write_config(root / name, config)
+    (root / name / "1").mkdir()
+    (root / name / "1" / "model.onnx").write_bytes(b"this is not an ONNX protobuf\x00\xff" * 8)
+
+
+def write_missing(root: Path, name: str = "missing") -> None:
+    config = ModelConfig(
+        inputs=[TensorSpec(name="x", datatype="FP32", shape=[-1, 3])],
+        outputs=[TensorSpec(name="y", datatype="FP32", shape=[-1, 3])],
+        execution=CPU_ONLY,
+    )
+    write_config(root / name, config)
+    (root / name / "1").mkdir()
+
+
+def write_faulty(root: Path, name: str = "faulty", version: int = 1) -> None:
+    """y = reshape(x, [-1, 3]): fine for [N, 3k] inputs, a runtime failure for any other width."""
+    _save(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "width"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["rows", 3])],
+        [numpy_helper.from_array(np.array([-1, 3], dtype=np.int64), "shape")],
+        root / name / str(version) / "model.onnx",
+    )
+    config = ModelConfig(batching=BatchingSettings(max_batch_size=8, max_queue_delay_ms=5), execution=CPU_ONLY)
+    write_config(root / name, config)
+
+
+def write_picky(root: Path, name: str = "picky") -> None:
+    """y = table[index]: INVALID_ARGUMENT from ONNX Runtime for an index outside 0..3 (or -4..-1)."""
+    table = np.arange(12, dtype=np.float32).reshape(4, 3)
+    _save(
+        [helper.make_node("Gather", ["table", "index"], ["y"])],  # (N, 1) -> (N, 1, 3)
+        [helper.make_tensor_value_info("index", TensorProto.INT64, ["batch", 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1, 3])],
+        [numpy_helper.from_array(table, "table")],
+        root / name / "1" / "model.onnx",
+    )
+    config = ModelConfig(batching=BatchingSettings(max_batch_size=16, max_queue_delay_ms=50), execution=CPU_ONLY)
+    write_config(root / name, config)
+
+
+def write_slow(root: Path, name: str = "slow", *, max_batch_size: int = 1, max_queue_size: int = 256) -> None:
+    """y = steps x (x -> tanh(x @ W)), with steps = max(steps) over the batch: run time chosen per request."""
+    width = SLOW_WIDTH
+    weights = (np.random.default_rng(0).standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("MatMul", ["state_in", "W"], ["product"]),
+            helper.make_node("Tanh", ["product"], ["state_out"]),
+        ],
+        "step",
+        [
+            helper.make_tensor_value_info("iteration", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("state_in", TensorProto.FLOAT, ["batch", width]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("state_out", TensorProto.FLOAT, ["batch", width]),
+        ],
+    )
+    _save(
+        [
+            helper.make_node("ReduceMax", ["steps"], ["trips"], keepdims=0),  # () int64
+            helper.make_node("Loop", ["trips", "true", "x"], ["y"], body=body),  # (N, width)
+        ],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", width]),
+            helper.make_tensor_value_info("steps", TensorProto.INT64, ["batch", 1]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", width])],
+        [numpy_helper.from_array(weights, "W"), numpy_helper.from_array(np.array(True), "true")],
+        root / name / "1" / "model.onnx",
+    )
+    config = ModelConfig(
+        batching=BatchingSettings(max_batch_size=max_batch_size, max_queue_size=max_queue_size),
+        execution=CPU_ONLY,
+    )
+    write_config(root / name, config)
+
+
+def slow_request(steps: int) -> dict[str, object]:
+    """A v2 request for the slow model that runs `steps` steps."""
+    return {
+        "inputs": [
+            {"name": "x", "shape": [1, SLOW_WIDTH], "datatype": "FP32", "data": [0.5] * SLOW_WIDTH},
+            {"name": "steps", "shape": [1, 1], "datatype": "INT64", "data": [steps]},
+        ]
+    }
