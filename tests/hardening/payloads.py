@@ -7,17 +7,7 @@ import gzip
 import struct
 import zlib
 
-DIGIT_ZERO = [
-    [0, 0, 5, 13, 9, 1, 0, 0],
-    [0, 0, 13, 15, 10, 15, 5, 0],
-    [0, 3, 15, 2, 0, 11, 8, 0],
-    [0, 4, 12, 0, 0, 8, 8, 0],
-    [0, 5, 8, 0, 0, 9, 8, 0],
-    [0, 4, 11, 0, 1, 12, 7, 0],
-    [0, 2, 14, 5, 10, 12, 0, 0],
-    [0, 0, 6, 13, 10, 0, 0, 0],
-]
-"""scikit-learn's first digit (a zero) in the model's own 0..16 values."""
+from service.api.examples import DIGIT_ZERO
 
 PREDICT_DIGIT = {"instances": [DIGIT_ZERO]}
 INFER_DIGIT = {

@@ -45,25 +45,25 @@ def _save(nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto], output
     onnx.save(model, path)
 
 
-def write_broken(root: Path, name: str = "broken") -> None:
+def _write_version_dir(root: Path, name: str) -> Path:
+    """A config for an [N, 3] -> [N, 3] model and an empty version folder, for the faults to fill in."""
     config = ModelConfig(
         inputs=[TensorSpec(name="x", datatype="FP32", shape=[-1, 3])],
         outputs=[TensorSpec(name="y", datatype="FP32", shape=[-1, 3])],
         execution=CPU_ONLY,
     )
     write_config(root / name, config)
-    (root / name / "1").mkdir()
-    (root / name / "1" / "model.onnx").write_bytes(b"this is not an ONNX protobuf\x00\xff" * 8)
+    version = root / name / "1"
+    version.mkdir()
+    return version
+
+
+def write_broken(root: Path, name: str = "broken") -> None:
+    (_write_version_dir(root, name) / "model.onnx").write_bytes(b"this is not an ONNX protobuf\x00\xff" * 8)
 
 
 def write_missing(root: Path, name: str = "missing") -> None:
-    config = ModelConfig(
-        inputs=[TensorSpec(name="x", datatype="FP32", shape=[-1, 3])],
-        outputs=[TensorSpec(name="y", datatype="FP32", shape=[-1, 3])],
-        execution=CPU_ONLY,
-    )
-    write_config(root / name, config)
-    (root / name / "1").mkdir()
+    _write_version_dir(root, name)
 
 
 def write_faulty(root: Path, name: str = "faulty", version: int = 1) -> None:
