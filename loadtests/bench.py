@@ -121,13 +121,14 @@ def start_arms(args: argparse.Namespace, model: str, threads: int, work: Path, s
                 args.repository,
                 model,
                 work / arm,
-                batching=arm == "on",
+                batching=arm != "off",
                 threads=threads,
                 provider=args.provider,
             )
             command = service_command(variant, port, shlex.split(args.serve_command))
+        env = {"NNSERVE_ACCESS_LOG": str(arm == "logged").lower()}
         try:
-            servers[arm] = start_server(f"{model}-{arm}", pinned(command, args.server_cpus), port, work)
+            servers[arm] = start_server(f"{model}-{arm}", pinned(command, args.server_cpus), port, work, env)
         except RuntimeError as exc:
             print(f"  {arm}: not measured: {exc}", file=sys.stderr)
             continue

@@ -14,7 +14,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from loadtests.results import ARMS, ModelResult
 
-COLORS = {"floor": "tab:gray", "off": "tab:orange", "on": "tab:blue"}
+COLORS = {"floor": "tab:gray", "off": "tab:orange", "on": "tab:blue", "logged": "tab:green"}
 PERCENTILE_STYLES = {"p50_ms": "o-", "p95_ms": "s--", "p99_ms": "^:"}
 """Marker then line style; colour tells the arm, style the percentile."""
 

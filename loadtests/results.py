@@ -15,8 +15,10 @@ ARMS = {
     "floor": "bare FastAPI endpoint (floor)",
     "off": "nnserve, batching off",
     "on": "nnserve, batching on",
+    "logged": "nnserve, batching on, access log on",
 }
-"""Served arms in the order tables and plots show them."""
+"""Served arms in the order tables and plots show them. The floor writes no line per request, and so
+neither do "off" and "on" (`NNSERVE_ACCESS_LOG=false`); "logged" is "on" with the default access log."""
 CLIENT_BOUND = 0.9
 """Client CPU share (of its core) from which a point measures the client more than the server."""
 

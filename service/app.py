@@ -25,14 +25,16 @@ from service.access import AccessControl
 from service.api import generate, openai, openapi, stats, ui, v1, v2
 from service.api import metrics as metrics_routes
 from service.api import repository as repository_routes
-from service.batching import BatcherError, BatchExecutionError
-from service.errors import ServiceError, headers_for, message_for, status_for
+from service.api.fastpath import InferenceFastPath
+from service.batching import BatcherError
+from service.errors import ServiceError
 from service.generation.registry import GenerationEngines
 from service.lifecycle import Lifecycle
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.repository.registry import ModelRepository
-from service.responses import OrjsonResponse, error_response
+from service.responses import OrjsonResponse, domain_error_response, error_response
+from service.runtime.collector import freeze_long_lived
 from service.runtime.model import ServedModel
 from service.settings import Settings
 from service.statistics import Statistics
@@ -80,14 +82,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             default_timeout_s=default_timeout_s,
             observers=[metrics.batch_observer(model.name, version), statistics.model(model.name, version)],
             isolate_failures=settings.isolate_failed_batches,
+            inline=settings.inline_inference,
         )
 
     repository = ModelRepository(settings, prepare=prepare)
     generation_engines = GenerationEngines()
 
+    async def load_then_freeze() -> None:
+        await repository.load_all()
+        frozen = freeze_long_lived()
+        log.info("gc_frozen", extra={"objects": frozen})
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(repository.load_all())
+        loading = asyncio.create_task(load_then_freeze())
         try:
             yield
         finally:
@@ -119,7 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     _install_error_handlers(app)
     openapi.install(app, settings)
-    # Added last = runs first: request context (IDs, limits, metrics), then CORS, then access control.
+    # Added last = runs first: request context (IDs, limits, metrics), then CORS, then access control,
+    # then the inference fast path, which answers v2 infer requests before FastAPI's own stack.
+    app.add_middleware(InferenceFastPath, repository=repository, settings=settings)
     app.add_middleware(AccessControl, settings=settings)
     if settings.cors_origins:
         app.add_middleware(
@@ -131,7 +141,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.max_request_bytes, metrics=metrics, lifecycle=lifecycle
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_request_bytes,
+        metrics=metrics,
+        lifecycle=lifecycle,
+        access_log=settings.access_log,
     )
     return app
 
@@ -161,15 +175,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError | BatcherError)
-        if isinstance(exc, BatchExecutionError):
-            log.warning("request_failed", extra={"error_id": exc.error_id, "path": request.url.path})
-        return error_response(status_for(exc), message_for(exc), headers_for(exc))
+        return domain_error_response(exc, request.url.path)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5])
         return error_response(422, problems)
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from starlette.responses import JSONResponse
 
+from service.batching import BatchExecutionError
+from service.errors import headers_for, message_for, status_for
 from service.protocol.openai import OPENAI_PATHS, error_body
+
+log = logging.getLogger(__name__)
 
 
 class OrjsonResponse(JSONResponse):
@@ -18,6 +23,16 @@ class OrjsonResponse(JSONResponse):
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> OrjsonResponse:
     """The one error body shape: `{"error": "..."}`."""
     return OrjsonResponse({"error": message}, status_code=status, headers=headers)
+
+
+def domain_error_response(exc: Exception, path: str) -> OrjsonResponse:
+    """The answer to a service or batcher error, with the status from the table in service.errors.
+
+    A failed model run is logged under its error id, the only part of it the client sees.
+    """
+    if isinstance(exc, BatchExecutionError):
+        log.warning("request_failed", extra={"error_id": exc.error_id, "path": path})
+    return error_response(status_for(exc), message_for(exc), headers_for(exc))
 
 
 def error_response_for(

@@ -16,6 +16,7 @@ from service.repository.config import Provider
 
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+InlineInference = Literal["auto", "on", "off"]
 
 
 class Settings(BaseSettings):
@@ -29,6 +30,11 @@ class Settings(BaseSettings):
     log_level: LogLevel = Field(default="info", description="Lowest level written to the log.")
     log_format: LogFormat = Field(
         default="json", description="json: one JSON object per line; text: for humans."
+    )
+    access_log: bool = Field(
+        default=True,
+        description="One log line per answered request (method, path, status, ms); off saves about a "
+        "sixth of the CPU per request on small models, and `/metrics` counts every request either way.",
     )
     providers: Annotated[list[Provider] | None, NoDecode] = Field(
         default=None,
@@ -51,6 +57,12 @@ class Settings(BaseSettings):
     thread_spinning: bool = Field(
         default=False,
         description="Let ONNX Runtime worker threads spin between runs (lower latency, burns idle cores).",
+    )
+    inline_inference: InlineInference = Field(
+        default="auto",
+        description="Run model batches on the event loop instead of a worker thread: `auto` = when the "
+        "server may use one core only and the model runs on the CPU, where a thread cannot run beside "
+        "the loop and each hand-off only adds latency; `on`; `off`.",
     )
     strict_readiness: bool = Field(
         default=True,

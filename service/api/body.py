@@ -11,6 +11,7 @@ rather than failing later as "not valid JSON".
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.datastructures import Headers
 
 from service.errors import UnsupportedMediaType
 from service.protocol.body import decompress
@@ -22,14 +23,14 @@ JSON_BODIES = frozenset(
 MULTIPART = "multipart/form-data"
 
 
-def media_type(request: Request) -> str:
+def media_type(headers: Headers) -> str:
     """The Content-Type without parameters, lower case; "" when absent."""
-    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    return headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
-def check_media_type(request: Request, *, multipart: bool = False) -> str:
+def check_media_type(headers: Headers, *, multipart: bool = False) -> str:
     """The request's media type, when the endpoint reads it; UnsupportedMediaType otherwise."""
-    kind = media_type(request)
+    kind = media_type(headers)
     if kind in JSON_BODIES or kind.endswith("+json") or (multipart and kind == MULTIPART):
         return kind
     accepted = "application/json" + (f" or {MULTIPART}" if multipart else "")
@@ -38,6 +39,11 @@ def check_media_type(request: Request, *, multipart: bool = False) -> str:
 
 async def read_body(request: Request) -> bytes:
     """The plain body of a JSON (or binary-tensor) request, checked and decompressed."""
-    check_media_type(request)
     settings: Settings = request.app.state.settings
-    return decompress(await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes)
+    return plain_body(request.headers, await request.body(), settings.max_request_bytes)
+
+
+def plain_body(headers: Headers, body: bytes, limit: int) -> bytes:
+    """`body` as read, once its Content-Type is checked and any Content-Encoding undone under `limit`."""
+    check_media_type(headers)
+    return decompress(body, headers.get("content-encoding"), limit)

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.datastructures import Headers
 
 from service.errors import InvalidInput, ServiceError
-from service.middleware import request_info
+from service.middleware import RequestInfo, request_info
 from service.repository.registry import ModelRepository
 from service.runtime.model import ServedModel
 from service.settings import Settings
@@ -49,9 +50,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 PipelinesDep = Annotated[Pipelines, Depends(get_pipelines)]
 
 
-def path_version(request: Request) -> int | None:
-    """The `{version}` path segment as a number, or None on the unversioned route."""
-    raw = request.path_params.get("version")
+def parse_version(raw: str | None) -> int | None:
+    """A `{version}` path segment as a number, or None on the unversioned route."""
     if raw is None:
         return None
     if not raw.isdigit():
@@ -59,18 +59,31 @@ def path_version(request: Request) -> int | None:
     return int(raw)
 
 
+def path_version(request: Request) -> int | None:
+    return parse_version(request.path_params.get("version"))
+
+
 @contextmanager
 def leased_model(request: Request, name: str) -> Iterator[ServedModel]:
+    """`lease` for a route: the app's repository, the request's info and `{version}` path segment.
+
+    The inference routes use this directly: FastAPI's machinery for generator dependencies costs more
+    per request than the rest of the routing.
+    """
+    repository: ModelRepository = request.app.state.repository
+    with lease(repository, request_info(request.scope), name, request.path_params.get("version")) as model:
+        yield model
+
+
+@contextmanager
+def lease(repository: ModelRepository, info: RequestInfo, name: str, version: str | None) -> Iterator[ServedModel]:
     """The version to run, leased for the block so a hot reload cannot close it mid-request.
 
     Also labels the request's metrics with the model and version, but only with names the repository
-    knows, so clients cannot create label values. The inference routes use this directly: FastAPI's
-    machinery for generator dependencies costs more per request than the rest of the routing.
+    knows, so clients cannot create label values.
     """
-    repository: ModelRepository = request.app.state.repository
-    info = request_info(request.scope)
     try:
-        model = repository.lookup(name, path_version(request))
+        model = repository.lookup(name, parse_version(version))
     except ServiceError:
         if any(entry.name == name for entry in repository.entries()):
             info.model = name
@@ -98,19 +111,24 @@ TIMEOUT_HEADER = "x-request-timeout-ms"
 
 
 def request_deadline(request: Request, protocol_timeout_s: float | None = None) -> float | None:
+    """`deadline` for a route."""
+    return deadline(request.headers, request_info(request.scope), protocol_timeout_s)
+
+
+def deadline(headers: Headers, info: RequestInfo, protocol_timeout_s: float | None = None) -> float | None:
     """The request's own deadline (time.monotonic()), counted from its arrival; None = the model's default.
 
     From the `X-Request-Timeout-Ms` header and/or the protocol's own field (v2 `parameters.timeout`);
     when both are given the shorter wins.
     """
-    timeouts = [t for t in (_header_timeout_s(request), protocol_timeout_s) if t is not None]
-    if not timeouts:
+    header_s = _header_timeout_s(headers)
+    if header_s is None and protocol_timeout_s is None:
         return None
-    return request_info(request.scope).received_at + min(timeouts)
+    return info.received_at + min(t for t in (header_s, protocol_timeout_s) if t is not None)
 
 
-def _header_timeout_s(request: Request) -> float | None:
-    raw = request.headers.get(TIMEOUT_HEADER)
+def _header_timeout_s(headers: Headers) -> float | None:
+    raw = headers.get(TIMEOUT_HEADER)
     if raw is None:
         return None
     try:

@@ -117,15 +117,13 @@ async def predict(request: Request, name: str) -> Response:
     pipelines: Pipelines = request.app.state.pipelines
     with leased_model(request, name) as model:
         pipeline = pipelines.get(model)
-        if check_media_type(request, multipart=True) == MULTIPART:
+        if check_media_type(request.headers, multipart=True) == MULTIPART:
             instances, k = await _uploaded_instances(request, settings.max_instances)
             inline = False
         else:
             body = await read_body(request)
             instances, k = parse_predict_body(body, settings.max_instances)
-            inline = len(body) < INLINE_PREPROCESS_BYTES and not any(
-                isinstance(i.value, dict) for i in instances
-            )
+            inline = len(body) < INLINE_PREPROCESS_BYTES and not any(isinstance(i.value, dict) for i in instances)
         for instance in instances:
             check_text_length(instance.value, instance.where, settings.max_text_chars)
         deadline = request_deadline(request)

@@ -9,18 +9,16 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api import examples as ex
-from service.api.body import read_body
 from service.api.deps import (
     VERSION_PARAMETER,
     ModelDep,
     RepositoryDep,
-    leased_model,
     path_version,
-    request_deadline,
 )
-from service.errors import InvalidInput, ModelNotReady
+from service.api.infer import run_infer
+from service.errors import ModelNotReady
 from service.lifecycle import Lifecycle
-from service.protocol.infer import decode_request, encode_response, parse_json, split_body
+from service.middleware import request_info
 from service.protocol.schemas import (
     ErrorBody,
     InferRequest,
@@ -33,8 +31,6 @@ from service.protocol.schemas import (
     ServerMetadata,
 )
 from service.responses import OrjsonResponse
-from service.runtime.model import ServedModel
-from service.settings import Settings
 
 router = APIRouter(tags=["Open Inference Protocol v2"])
 infer_router = APIRouter(tags=["Open Inference Protocol v2"])
@@ -154,9 +150,7 @@ async def model_ready(name: str, request: Request, repository: RepositoryDep) ->
     return OrjsonResponse({"name": name, "ready": True})
 
 
-@router.get(
-    "/v2/models/{name}/config", responses={**ex.ok(ex.MODEL_CONFIG, ModelConfigView), **ex.errors(404, 503)}
-)
+@router.get("/v2/models/{name}/config", responses={**ex.ok(ex.MODEL_CONFIG, ModelConfigView), **ex.errors(404, 503)})
 @router.get(
     "/v2/models/{name}/versions/{version}/config",
     responses={**ex.ok(ex.MODEL_CONFIG, ModelConfigView), **ex.errors(404, 503)},
@@ -204,44 +198,14 @@ async def infer(request: Request, name: str) -> Response:
     A deadline (`parameters.timeout` in microseconds, as tritonclient sends it, or the
     `X-Request-Timeout-Ms` header) answers 504 when the request is still queued at that time.
     """
-    settings: Settings = request.app.state.settings
-    with leased_model(request, name) as model:
-        body = await read_body(request)
-        framing = request.headers.get("inference-header-content-length")
-        finite = not settings.allow_non_finite and model.config.task != "tensor"
-        decoded = decode_request(body, framing, model.inputs, model.outputs, finite=finite)
-        deadline = request_deadline(request, _parameters_timeout_s(body, framing))
-        results = await model.infer(decoded.inputs, deadline=deadline)
-    payload, json_length = encode_response(
-        model.name, model.version, decoded.id, results, decoded.outputs, _labels(model)
+    answer = await run_infer(
+        request.app.state.repository,
+        request.app.state.settings,
+        request_info(request.scope),
+        name,
+        request.path_params.get("version"),
+        request.headers,
+        await request.body(),
     )
-    if json_length is None:
-        return Response(payload, media_type="application/json")
-    return Response(
-        payload,
-        media_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(json_length)},
-    )
-
-
-def _parameters_timeout_s(body: bytes, header_length: str | None) -> float | None:
-    """`parameters.timeout` of a request `decode_request` accepted (microseconds; 0 = none, as in Triton).
-
-    The JSON is read a second time only when it mentions a timeout at all, which few requests do.
-    """
-    head, _ = split_body(body, header_length)
-    if b'"timeout"' not in head:
-        return None
-    parameters = parse_json(head).get("parameters") or {}
-    value = parameters.get("timeout") if isinstance(parameters, dict) else None
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidInput(f"parameters.timeout: expected microseconds as an integer >= 0, got {value!r}")
-    return value / 1_000_000 if value else None
-
-
-def _labels(model: ServedModel) -> dict[str, list[str]]:
-    """Class labels by output name, for the classification extension."""
-    settings = model.config.classification
-    return {settings.probabilities: settings.labels} if settings is not None else {}
+    headers = None if answer.json_length is None else {"Inference-Header-Content-Length": str(answer.json_length)}
+    return Response(answer.body, media_type=answer.media_type, headers=headers)

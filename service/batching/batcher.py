@@ -2,9 +2,10 @@
 
 `submit` validates and enqueues on the event loop; the collector decides when to run (see
 `scheduling.plan`), and the batch is assembled, run and split in an executor thread so the loop keeps
-accepting requests. Only one batch per instance is in flight: requests arriving meanwhile queue up and
-form the next, larger batch, which is where batching pays. With `isolate_failures`, a batch whose run
-fails is run again one request at a time, so one request's bad values fail that request only.
+accepting requests (or, `inline`, on the loop itself, when there is no second core for the thread).
+Only one batch per instance is in flight: requests arriving meanwhile queue up and form the next,
+larger batch, which is where batching pays. With `isolate_failures`, a batch whose run fails is run
+again one request at a time, so one request's bad values fail that request only.
 """
 
 from __future__ import annotations
@@ -87,10 +88,13 @@ class Batcher:
         padding: SequencePadding = NO_PADDING,
         observers: Sequence[BatchObserver] = (),
         name: str = "batcher",
+        inline: bool = False,
     ) -> None:
         self.policy = policy if isinstance(policy, BatchPolicy) else BatchPolicy.from_settings(policy)
         self.padding = padding
         self.name = name
+        self.inline = inline
+        """Run batches on the event loop itself rather than in `executor`: for a server on one core."""
         self._run_batch = run_batch
         self._executor = executor
         self._observers = tuple(observers)
@@ -253,14 +257,14 @@ class Batcher:
         started = time.monotonic()
         timings = tuple(RequestTiming(r.samples, started - r.enqueued_at) for r in batch)
         self._busy = True
+        parts, sizes, lengths = [r.inputs for r in batch], [r.samples for r in batch], [r.length for r in batch]
         try:
-            outcome = await asyncio.get_running_loop().run_in_executor(
-                self._executor,
-                self._run_sync,
-                [r.inputs for r in batch],
-                [r.samples for r in batch],
-                [r.length for r in batch],
-            )
+            if self.inline:
+                outcome = self._run_sync(parts, sizes, lengths)
+            else:
+                outcome = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._run_sync, parts, sizes, lengths
+                )
         except Exception as exc:  # the executor refused the work (e.g. shut down)
             outcome = _Outcome(None, (0.0, 0.0, 0.0), exc, ran=False)
         finally:

@@ -33,11 +33,14 @@ class BatcherPool:
         padding: SequencePadding = NO_PADDING,
         observers: Sequence[BatchObserver] = (),
         name: str = "batcher",
+        inline: bool = False,
     ) -> BatcherPool:
         """One batcher per run callable (one per session); the executor needs >= len(runs) workers."""
         return cls(
             [
-                Batcher(run, policy, executor, padding=padding, observers=observers, name=f"{name}#{i}")
+                Batcher(
+                    run, policy, executor, padding=padding, observers=observers, name=f"{name}#{i}", inline=inline
+                )
                 for i, run in enumerate(runs)
             ]
         )

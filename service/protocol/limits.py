@@ -26,7 +26,7 @@ def check_text_length(text: object, where: str, limit: int) -> None:
 
 def first_non_finite_row(array: NDArray[Any]) -> int | None:
     """Index along axis 0 of the first sample holding NaN or infinity; None when all are finite."""
-    if array.dtype.kind != "f" or array.size == 0:
+    if array.dtype.kind != "f" or np.isfinite(array).all():
         return None
     finite = np.isfinite(array.reshape(len(array), -1)).all(axis=1) if array.ndim else np.isfinite(array)
     if bool(np.all(finite)):

@@ -6,6 +6,7 @@ element is a `<I` length followed by its bytes.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
@@ -28,7 +29,8 @@ def numpy_dtype(datatype: str, where: str) -> np.dtype[Any]:
 
 
 def element_count(shape: list[int]) -> int:
-    return int(np.prod(shape, dtype=np.int64)) if shape else 1
+    """Python's exact integers: no overflow on absurd shapes, and a fraction of `np.prod`'s cost."""
+    return math.prod(shape)
 
 
 def from_binary(raw: bytes | memoryview, datatype: str, shape: list[int], where: str) -> Array:

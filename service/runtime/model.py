@@ -4,7 +4,8 @@ Why one method: the dynamic batcher and the metrics plug in behind `ServedModel.
 call `session.run` itself. `infer` takes one request's arrays (batch axis first, text not padded to
 anything but that request's own longest sequence), queues them on the batcher of the least busy
 instance, and returns every served output for that request. Each instance (session) has its own batcher
-and its own worker thread, so one batch per instance runs at a time and the event loop never blocks.
+and its own worker thread, so one batch per instance runs at a time and the event loop never blocks;
+except on a server limited to one core, where batches run on the loop itself (`NNSERVE_INLINE_INFERENCE`).
 
 Lifetime: requests hold a lease (`acquire`/`release`) from lookup to answer. A hot reload swaps in a
 new object and `retire`s the old one, which closes only when its last lease is released, so requests
@@ -29,8 +30,11 @@ from service.batching import BatcherPool, BatchObserver, BatchPolicy, InputRejec
 from service.errors import ModelNotReady
 from service.repository.config import CONFIG_FILE, ModelConfig, TensorSpec
 from service.runtime.batch_plan import padding_for, policy_for
+from service.runtime.collector import refreeze
 from service.runtime.memory import release_freed_memory
 from service.runtime.session import LoadError, provider_short_name
+from service.runtime.threads import usable_cores
+from service.settings import InlineInference
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,15 @@ def rejection_message(exc: Exception, inputs: Sequence[str]) -> str:
         text = f"{node}: {match['message']}"
     text = _SOURCE_LOCATION.sub("", text).strip()
     return f"inputs {list(inputs)}: the model rejected these values at run time: {text[:500]}"
+
+
+def runs_inline(mode: InlineInference, provider: str, cores: int) -> bool:
+    """Whether batches run on the event loop: asked for, or `auto` on one core with the CPU provider.
+
+    On one core a worker thread cannot run beside the event loop, so handing it each batch only adds
+    two thread switches per request; an accelerator's runs, though, still overlap with the loop's work.
+    """
+    return mode == "on" or (mode == "auto" and provider == "cpu" and cores == 1)
 
 
 class ServedModel:
@@ -85,6 +98,7 @@ class ServedModel:
             max_workers=len(sessions), thread_name_prefix=f"ort-{name}-{version}"
         )
         self._observers: tuple[BatchObserver, ...] = ()
+        self._inline = False
         self._pool: BatcherPool | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._leases = 0
@@ -95,17 +109,24 @@ class ServedModel:
         return f"ServedModel({self.name!r}, version={self.version}, provider={self.provider!r})"
 
     def configure_batching(
-        self, *, default_timeout_s: float | None, observers: Sequence[BatchObserver], isolate_failures: bool = False
+        self,
+        *,
+        default_timeout_s: float | None,
+        observers: Sequence[BatchObserver],
+        isolate_failures: bool = False,
+        inline: InlineInference = "off",
     ) -> None:
-        """Set the server's default deadline and the metrics hooks, before the version serves.
+        """Set the server's default deadline, the metrics hooks and where batches run, before the version
+        serves.
 
         The app does this in the repository's prepare hook; a model used without it batches with its
-        config alone and reports to no one.
+        config alone, in its worker thread, and reports to no one.
         """
         if self._pool is not None:
             raise RuntimeError(f"{self!r}: batching is configured before the first request, not after")
         self.batch_policy = self._policy(default_timeout_s, isolate_failures)
         self._observers = tuple(observers)
+        self._inline = runs_inline(inline, self.provider, usable_cores())
 
     async def infer(self, inputs: Mapping[str, np.ndarray], *, deadline: float | None = None) -> Tensors:
         """Run one request in a batch with others; `deadline` (time.monotonic()) overrides the default.
@@ -123,6 +144,7 @@ class ServedModel:
                 padding=self.padding,
                 observers=self._observers,
                 name=f"{self.name}/{self.version}",
+                inline=self._inline,
             )
         return await self._pool.submit(inputs, deadline=deadline)
 
@@ -198,6 +220,7 @@ class ServedModel:
             await pool.stop()
             del pool  # its batchers' run functions hold the sessions
         self._release_sessions()
+        refreeze()
         await asyncio.to_thread(release_freed_memory)
 
     def _release_sessions(self) -> None:

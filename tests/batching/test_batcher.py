@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -408,3 +409,27 @@ async def test_failing_observer_does_not_stop_the_batcher(
         assert_same(answer, alone(matmul_session, request))
     assert stats.to_json()["inference_count"] == sum(r["x"].shape[0] for r in requests)
     assert "metrics backend down" in caplog.text
+
+
+@pytest.mark.parametrize("inline", [True, False])
+async def test_inline_batches_run_on_the_event_loop_thread(
+    matmul_session: ort.InferenceSession, executor: ThreadPoolExecutor, inline: bool
+) -> None:
+    """`inline` (a server on one core) runs batches on the loop's thread, else on the executor's; the
+    answers and the batching are the same either way."""
+    run = session_runner(matmul_session)
+    threads: list[int] = []
+
+    def recording(batch: Tensors) -> Mapping[str, np.ndarray]:
+        threads.append(threading.get_ident())
+        return run(batch)
+
+    batcher = Batcher(recording, BatchPolicy(max_batch_size=16, max_queue_delay_s=0.005), executor, inline=inline)
+    requests = matmul_requests(32, seed=5)
+    answers = await asyncio.gather(*(batcher.submit(r) for r in requests))
+    await batcher.stop()
+    for request, answer in zip(requests, answers, strict=True):
+        assert_same(answer, alone(matmul_session, request))
+    assert len(threads) < len(requests)
+    on_loop = {ident == threading.get_ident() for ident in threads}
+    assert on_loop == {inline}

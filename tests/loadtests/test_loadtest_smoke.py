@@ -71,7 +71,7 @@ def test_bench_quick_writes_report_plot_and_rerenderable_run(tmp_path: Path) -> 
     assert sorted((arm, clients) for arm, clients, _ in served_rows) == sorted(
         (arm, c) for arm in ARMS.values() for c in ("1", "4")
     )
-    assert [errors for *_, errors in served_rows] == ["0"] * 6
+    assert [errors for *_, errors in served_rows] == ["0"] * len(served_rows)
     assert (tmp_path / "img" / "bench-digits-cnn.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = tmp_path / "again" / "benchmarks.md"
     rerender = [sys.executable, "-m", "loadtests.bench", "--render-only", str(saved), "--out", str(again)]

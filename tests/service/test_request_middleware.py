@@ -44,3 +44,13 @@ def test_declared_body_over_the_limit_is_413_before_reading() -> None:
         large = client.post("/echo", content=b"x" * 101)
     assert small.text == "100"
     assert large.status_code == 413 and "max_request_bytes (100)" in large.json()["error"]
+
+
+@pytest.mark.parametrize("access_log", [True, False])
+def test_access_log_line_per_request_unless_turned_off(caplog: pytest.LogCaptureFixture, access_log: bool) -> None:
+    app = Starlette(routes=[Route("/echo", _echo, methods=["POST"])])
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=100, access_log=access_log)
+    with caplog.at_level(logging.INFO, logger="service.access"), TestClient(app) as client:
+        assert client.post("/echo", content=b"abc").text == "3"
+    lines = [r for r in caplog.records if r.name == "service.access" and r.getMessage() == "request"]
+    assert [(r.path, r.status) for r in lines] == ([("/echo", 200)] if access_log else [])  # type: ignore[attr-defined]

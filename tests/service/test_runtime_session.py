@@ -12,6 +12,7 @@ from service_builders import write_digits_classifier, write_user_model
 
 from service.repository.config import ModelConfig, TensorSpec, load_config, write_config
 from service.repository.loader import load_version
+from service.runtime.model import runs_inline
 from service.runtime.session import LoadError, SessionOptions, choose_providers, create_session
 from service.runtime.threads import ThreadPlan, plan_threads
 from service.settings import Settings
@@ -46,6 +47,20 @@ def test_plan_threads_explicit_values_win_most_specific_first() -> None:
         server_inter=None,
     )
     assert plan == ThreadPlan(intra_op=6, inter_op=1)
+
+
+@pytest.mark.parametrize(
+    ("mode", "provider", "cores", "inline"),
+    [
+        ("auto", "cpu", 1, True),
+        ("auto", "cpu", 2, False),
+        ("auto", "cuda", 1, False),
+        ("on", "cuda", 8, True),
+        ("off", "cpu", 1, False),
+    ],
+)
+def test_runs_inline_only_where_a_worker_thread_cannot_help(mode: str, provider: str, cores: int, inline: bool) -> None:
+    assert runs_inline(mode, provider, cores) is inline  # type: ignore[arg-type]
 
 
 def test_choose_providers_keeps_order_and_skips_missing() -> None:
