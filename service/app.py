@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -51,6 +52,8 @@ CORS_REQUEST_HEADERS = [
     "X-Request-Timeout-Ms",
     "Inference-Header-Content-Length",
 ]
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+"""FastAPI's native OpenTelemetry, all off: it then stops looking for a provider on every request."""
 CORS_RESPONSE_HEADERS = ["X-Request-ID", "Retry-After", "Inference-Header-Content-Length"]
 
 DESCRIPTION = """
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=v2.server_version(),
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
+        telemetry=None if settings.opentelemetry else NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.repository = repository

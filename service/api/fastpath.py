@@ -49,8 +49,8 @@ class InferenceFastPath:
             return
         info = request_info(scope)
         info.endpoint = ENDPOINT
-        body = await _read_body(receive)
         try:
+            body = await _read_body(receive)  # a chunked body past the limit: PayloadTooLarge, 413
             answer = await run_infer(
                 self.repository, self.settings, info, match["name"], match["version"], headers, body
             )

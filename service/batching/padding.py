@@ -9,9 +9,10 @@ bands separately (docs/batching.md).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -115,9 +116,7 @@ def sequence_length(inputs: Mapping[str, np.ndarray], padding: SequencePadding) 
             raise InvalidInputError(
                 f"input {name!r} has shape {list(array.shape)}, with no sequence axis {padding.axis}"
             )
-        with np.errstate(all="ignore"):
-            representable = bool(np.asarray(pad).astype(array.dtype) == pad)
-        if not representable:
+        if not _holds(array.dtype, pad):
             raise InvalidInputError(
                 f"input {name!r} of dtype {array.dtype} cannot hold the pad value {pad!r}"
             )
@@ -127,6 +126,13 @@ def sequence_length(inputs: Mapping[str, np.ndarray], padding: SequencePadding) 
             f"padded inputs disagree on the sequence length (axis {padding.axis}): {lengths}"
         )
     return next(iter(lengths.values()), None)
+
+
+@functools.cache
+def _holds(dtype: np.dtype[Any], pad: PadValue) -> bool:
+    """Whether `dtype` represents the pad value exactly (asked once per dtype and pad, not per request)."""
+    with np.errstate(all="ignore"):
+        return bool(np.asarray(pad).astype(dtype) == pad)
 
 
 def signature(inputs: Mapping[str, np.ndarray], padding: SequencePadding, length: int | None) -> Signature:

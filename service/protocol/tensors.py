@@ -107,7 +107,7 @@ def from_json(data: Any, datatype: str, shape: list[int], where: str) -> Array:
 
 def _check_integers(values: Array, dtype: np.dtype[Any], datatype: str, where: str) -> None:
     """Whole numbers within the datatype's range: a cast would silently wrap or truncate them."""
-    if values.size == 0:
+    if values.size == 0 or values.dtype == dtype:  # e.g. JSON integers for an INT64 input: nothing to lose
         return
     with np.errstate(invalid="ignore"):
         if values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0):
