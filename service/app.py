@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,7 +33,7 @@ from service.errors import ServiceError
 from service.generation.registry import GenerationEngines
 from service.lifecycle import Lifecycle
 from service.metrics import Metrics
-from service.middleware import RequestContextMiddleware
+from service.middleware import LOOP_STATE, RequestContextMiddleware
 from service.repository.registry import ModelRepository
 from service.responses import OrjsonResponse, domain_error_response, error_response
 from service.runtime.collector import freeze_long_lived
@@ -97,10 +98,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("gc_frozen", extra={"objects": frozen})
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         loading = asyncio.create_task(load_then_freeze())
         try:
-            yield
+            yield {LOOP_STATE: asyncio.get_running_loop()}
         finally:
             lifecycle.begin_drain()  # already draining when served by `nnserve serve` (service.server)
             loading.cancel()

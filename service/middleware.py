@@ -46,6 +46,8 @@ CLIENT_CLOSED = 499
 UNMATCHED = "unmatched"
 """The endpoint label of requests that matched no route."""
 _INFO_KEY = "nnserve.request"
+LOOP_STATE = "nnserve.loop"
+"""The lifespan state key of the app's event loop (see `event_loop`)."""
 WATCH_AFTER_S = 0.02
 """How long a request runs before its client is watched for going away (see `_DisconnectWatch`)."""
 
@@ -61,6 +63,16 @@ class RequestInfo:
     version: str = ""
     endpoint: str = ""
     """The route's name, from a handler that serves without FastAPI's routing (which names `scope["route"]`)."""
+
+
+def event_loop(scope: Scope) -> asyncio.AbstractEventLoop:
+    """The app's loop, from the lifespan state (`LOOP_STATE`) when the app put it there, else looked up.
+
+    On Python 3.11 every `asyncio.get_running_loop()` makes a getpid() system call; the lifespan state
+    is copied into each request's scope anyway.
+    """
+    loop = scope.get("state", {}).get(LOOP_STATE)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else asyncio.get_running_loop()
 
 
 def request_info(scope: Scope) -> RequestInfo:
@@ -80,8 +92,9 @@ class _DisconnectWatch:
     request and, through the reference cycles a cancelled task leaves, long garbage-collector pauses.
     """
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, loop: asyncio.AbstractEventLoop) -> None:
         self._receive = receive
+        self._loop = loop
         self._handler: asyncio.Task[object] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -91,13 +104,13 @@ class _DisconnectWatch:
 
     def start(self) -> None:
         self.body_read = True
-        self._handler = asyncio.current_task()
+        self._handler = asyncio.current_task(self._loop)
         if self._handler is not None:
-            self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, self._begin)
+            self._timer = self._loop.call_later(WATCH_AFTER_S, self._begin)
 
     def _begin(self) -> None:
         if self._watcher is None and not self.responded:
-            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+            self._watcher = self._loop.create_task(self._watch())
 
     async def _watch(self) -> None:
         # ASGI servers answer a receive() after the body with http.disconnect, when the client goes
@@ -158,7 +171,7 @@ class RequestContextMiddleware:
         self.lifecycle.in_flight += 1
         status = 0
         received = 0
-        watch = _DisconnectWatch(receive)
+        watch = _DisconnectWatch(receive, event_loop(scope))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status

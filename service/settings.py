@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     opentelemetry: bool = Field(
         default=False,
         description="Let FastAPI send OpenTelemetry traces, metrics and logs to the providers configured "
-        "globally (the OTEL_* variables); off, its check for a provider on every request (about 5% of "
+        "globally (the OTEL_* variables); off, its check for a provider on every request (about a twentieth of "
         "the CPU per request) is skipped. `/metrics` serves Prometheus either way.",
     )
     inline_inference: InlineInference = Field(

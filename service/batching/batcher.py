@@ -99,7 +99,9 @@ class Batcher:
         self._executor = executor
         self._observers = tuple(observers)
         self._queue: list[_Request] = []
-        self._arrival = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        """The sleeping collector's: resolved by the next arrival (or by stop)."""
         self._collector: asyncio.Task[None] | None = None
         self._stopping = False
         self._busy = False
@@ -144,8 +146,6 @@ class Batcher:
         if len(self._queue) >= self.policy.max_queue_size:
             self._notify_dropped("queue_full", 0.0)
             raise QueueFullError(len(self._queue), self.retry_after_s())
-        if self._collector is None:
-            self._collector = asyncio.get_running_loop().create_task(self._collect(), name=self.name)
         request = _Request(
             inputs=inputs,
             samples=samples,
@@ -153,11 +153,13 @@ class Batcher:
             signature=request_signature,
             enqueued_at=now,
             deadline=deadline,
-            future=asyncio.get_running_loop().create_future(),
+            future=self._event_loop().create_future(),
         )
+        if self._collector is None:
+            self._collector = self._event_loop().create_task(self._collect(), name=self.name)
         self._queue.append(request)
         self._notify_depth(1)
-        self._arrival.set()
+        self._wake_collector()
         try:
             return await self._result(request)
         except asyncio.CancelledError:
@@ -167,7 +169,7 @@ class Batcher:
     async def stop(self) -> None:
         """Refuse new requests, run every queued one without waiting for a full batch, then return."""
         self._stopping = True
-        self._arrival.set()
+        self._wake_collector()
         if self._collector is not None:
             await asyncio.shield(self._collector)
 
@@ -176,7 +178,7 @@ class Batcher:
             return await request.future
         # A timer rather than asyncio.wait: it costs a fraction as much, and most requests never fire it.
         remaining = max(0.0, request.deadline - time.monotonic())
-        timer = asyncio.get_running_loop().call_later(remaining, self._expire, request)
+        timer = self._event_loop().call_later(remaining, self._expire, request)
         try:
             return await request.future
         finally:
@@ -232,9 +234,29 @@ class Batcher:
                 return batch
 
     async def _wait_for_arrival(self, timeout_s: float | None) -> None:
-        self._arrival.clear()
+        """Sleep until a request arrives, `stop` is called, or `timeout_s` passes (None = no limit).
+
+        A future rather than an `asyncio.Event` (whose every wait looks up the running loop): see
+        `_event_loop`. The caller checked the queue just before, with no await in between.
+        """
+        self._wakeup = self._event_loop().create_future()
+        if timeout_s is None:
+            await self._wakeup
+            return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._arrival.wait(), timeout_s)
+            await asyncio.wait_for(self._wakeup, timeout_s)
+
+    def _wake_collector(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop this batcher serves, looked up once. On Python 3.11 each `asyncio.get_running_loop()`
+        (also inside `asyncio.Event.wait` and `asyncio.wait_for`) makes a getpid() system call, and the
+        path of one request made five of them."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
 
     def _take(self, indices: Sequence[int], now: float) -> list[_Request]:
         """Remove the chosen requests from the queue; those past their deadline fail instead of running."""
@@ -262,7 +284,7 @@ class Batcher:
             if self.inline:
                 outcome = self._run_sync(parts, sizes, lengths)
             else:
-                outcome = await asyncio.get_running_loop().run_in_executor(
+                outcome = await self._event_loop().run_in_executor(
                     self._executor, self._run_sync, parts, sizes, lengths
                 )
         except Exception as exc:  # the executor refused the work (e.g. shut down)

@@ -149,12 +149,15 @@ class ServedModel:
         return await self._pool.submit(inputs, deadline=deadline)
 
     async def run_unbatched(self, inputs: Tensors) -> Tensors:
-        """One run on the first session's worker thread, past the batcher: for the generation engine,
-        which batches its sequences itself and must not wait `max_queue_delay_ms` at every decode step."""
+        """One run on the first session's worker thread (or inline, as batches run), past the batcher: for
+        the generation engine, which batches its sequences itself and must not wait `max_queue_delay_ms`
+        at every decode step."""
         if self.closed:
             raise ModelNotReady(f"model {self.name!r} version {self.version} was unloaded")
-        loop = asyncio.get_running_loop()
-        return dict(await loop.run_in_executor(self._executor, self._runner(self._sessions[0]), inputs))
+        run = self._runner(self._sessions[0])
+        if self._inline:
+            return dict(run(inputs))
+        return dict(await asyncio.get_running_loop().run_in_executor(self._executor, run, inputs))
 
     def _runner(self, session: ort.InferenceSession) -> RunBatch:
         names = self._output_names
