@@ -8,7 +8,27 @@ export class ApiError extends Error {
   }
 }
 
+const KEY_STORAGE = "nnserve.apiKey";
+export const UNAUTHORIZED_EVENT = "nnserve:unauthorized";
+
+/** The API key the user gave this tab (sessionStorage: it leaves with the tab), or "". */
+export function apiKey() {
+  return sessionStorage.getItem(KEY_STORAGE) || "";
+}
+
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(KEY_STORAGE, key);
+  else sessionStorage.removeItem(KEY_STORAGE);
+}
+
+/** The header every call carries once a key is set (servers with NNSERVE_AUTH_INFERENCE=true want one). */
+export function authHeaders() {
+  const key = apiKey();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
 async function errorFrom(response) {
+  if (response.status === 401) window.dispatchEvent(new CustomEvent(UNAUTHORIZED_EVENT));
   let message = response.statusText || "request failed";
   try {
     const body = await response.json();
@@ -22,7 +42,7 @@ async function errorFrom(response) {
 
 /** fetch() that throws ApiError on a network failure or any status other than 2xx. */
 export async function send(method, path, body, options = {}) {
-  const init = { method, headers: {}, signal: options.signal };
+  const init = { method, headers: authHeaders(), signal: options.signal };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -44,6 +64,12 @@ export async function getJSON(path, options) {
 
 export async function postJSON(path, body, options) {
   return (await send("POST", path, body, options)).json();
+}
+
+/** An image URL an <img> can show: the path itself, or (with a key, which <img> cannot send) a blob. */
+export async function imageSource(path) {
+  if (!apiKey()) return path;
+  return URL.createObjectURL(await (await send("GET", path)).blob());
 }
 
 /** Model names go into paths: quote them as a client library would. */

@@ -1,6 +1,6 @@
 // Entry point: server facts, model cards (refreshed every few seconds), live panel, try-it panels.
 
-import { getJSON } from "./api.js";
+import { UNAUTHORIZED_EVENT, apiKey, getJSON, setApiKey } from "./api.js";
 import { LivePanel } from "./live.js";
 import { ModelStatus } from "./status.js";
 import { TryIt } from "./tryit.js";
@@ -27,6 +27,25 @@ async function readiness() {
   }
 }
 
+const KEY_NEEDED = "This server wants an API key for its data: enter one above (NNSERVE_AUTH_INFERENCE is on).";
+
+/** A 401 from any call shows the key form; a key entered there goes on every later call. */
+function askForKeyWhenRefused(refresh) {
+  const form = $("key-form");
+  window.addEventListener(UNAUTHORIZED_EVENT, () => {
+    form.hidden = false;
+    pageError(apiKey() ? `The API key was refused. ${KEY_NEEDED}` : KEY_NEEDED);
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    setApiKey($("api-key").value.trim());
+    $("api-key").value = "";
+    form.hidden = true;
+    pageError(null);
+    refresh();
+  });
+}
+
 async function main() {
   const status = new ModelStatus($("model-list"));
   const tryIt = new TryIt(status);
@@ -49,7 +68,9 @@ async function main() {
     pageError(`Cannot read the server metadata: ${error.message}`);
   }
 
+  let timer = null;
   const refresh = async () => {
+    clearTimeout(timer);
     await readiness();
     try {
       if (await status.refresh()) {
@@ -58,11 +79,12 @@ async function main() {
       }
       pageError(null);
     } catch (error) {
-      pageError(`Cannot read the model repository: ${error.message}`);
+      if (error.status !== 401) pageError(`Cannot read the model repository: ${error.message}`);  // 401: the key form says it
     }
     document.body.dataset.loaded = "true";
-    setTimeout(refresh, STATUS_INTERVAL_MS);
+    timer = setTimeout(refresh, STATUS_INTERVAL_MS);
   };
+  askForKeyWhenRefused(refresh);
   await refresh();
 }
 

@@ -1,7 +1,7 @@
 // Text generation over the generate extension's SSE endpoint: text appears as the server sends it, with
 // the time to first token and the decoding rate measured here, in the browser.
 
-import { ApiError, errorFrom, modelPath } from "./api.js";
+import { ApiError, authHeaders, errorFrom, modelPath } from "./api.js";
 import { sseData } from "./sse.js";
 
 const $ = (id) => document.getElementById(id);
@@ -68,7 +68,7 @@ export class GeneratePanel {
     try {
       const response = await fetch(path, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+        headers: { ...authHeaders(), "Content-Type": "application/json", Accept: "text/event-stream" },
         body: JSON.stringify(body),
         signal: this.controller.signal,
       });

@@ -1,7 +1,7 @@
 // The server facts in the header and one card per model, from the public endpoints: /v2, the health
 // and repository-index endpoints, model metadata and config; the model card from /ui/cards.
 
-import { ApiError, getJSON, modelPath, postJSON } from "./api.js";
+import { ApiError, getJSON, imageSource, modelPath, postJSON } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
 
 function node(tag, attributes = {}, ...children) {
@@ -177,8 +177,10 @@ export class ModelStatus {
       const details = node("details", {}, node("summary", {}, `Model card (version ${card.version})`));
       details.append(renderMarkdown(card.card));
       if (card.curves) {
-        const src = `/ui/models/${encodeURIComponent(card.name)}/versions/${card.version}/curves.png`;
-        details.append(node("img", { src, alt: `Training curves of ${card.name} version ${card.version}`, loading: "lazy" }));
+        const path = `/ui/models/${encodeURIComponent(card.name)}/versions/${card.version}/curves.png`;
+        const image = node("img", { alt: `Training curves of ${card.name} version ${card.version}`, loading: "lazy" });
+        imageSource(path).then((src) => { image.src = src; }, () => { image.alt += " (could not be loaded)"; });
+        details.append(image);
       }
       section.append(details);
     }

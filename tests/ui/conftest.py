@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 from testkit.server import Server, running_server
-from ui_pages import REPOSITORY, Visit
+from ui_pages import DESKTOP, REPOSITORY, Visit, visit
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -27,7 +27,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 """Playwright also gives every launch a fresh temporary --user-data-dir."""
-DESKTOP = {"width": 1280, "height": 900}
 
 
 @pytest.fixture(scope="module")
@@ -61,18 +60,6 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = Path(base) / "ui" if base else tmp_path_factory.mktemp("ui-artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def visit(browser: Browser, server: Server, viewport: dict[str, int]) -> Iterator[Visit]:
-    context = browser.new_context(viewport=viewport)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    seen = Visit(page, server.url)
-    page.on("request", lambda request: seen.requests.append(request.url))
-    page.on("pageerror", lambda error: seen.errors.append(str(error)))
-    yield seen
-    context.close()
-    assert not seen.errors, f"uncaught JavaScript errors: {seen.errors}"
 
 
 @pytest.fixture
