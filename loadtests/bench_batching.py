@@ -37,7 +37,7 @@ from tokenizers import Tokenizer
 
 from loadtests.httpload import build_request, run_closed_loop
 from loadtests.inputs import sms_texts
-from service.repository.config import ModelConfig, load_config, write_config
+from service.schema.config import ModelConfig, load_config, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "batching.md"

@@ -28,7 +28,7 @@ from service.generation.engine import GenerationEngine
 from service.generation.params import SamplingParams
 from service.generation.runner import SessionRunner
 from service.generation.text import TextTokenizer
-from service.repository.config import MODEL_FILE, GenerationSettings, ModelConfig, list_versions, load_config
+from service.schema.config import MODEL_FILE, GenerationSettings, ModelConfig, list_versions, load_config
 
 PROMPTS = [
     "ROMEO:\nBut soft, what light through yonder window breaks?",

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from service.repository.config import GenerationSettings
+from service.schema.config import GenerationSettings
 
 
 class GreedyDecoder:

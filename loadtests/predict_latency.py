@@ -27,8 +27,8 @@ import onnxruntime as ort
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from service.repository.config import list_versions, load_config
 from service.runtime.threads import plan_threads
+from service.schema.config import list_versions, load_config
 from service.tasks.image import preprocess_image
 
 

@@ -19,7 +19,7 @@ from typing import IO
 
 import psutil
 
-from service.repository.config import CONFIG_FILE, ExecutionSettings, load_config, write_config
+from service.schema.config import CONFIG_FILE, ExecutionSettings, load_config, write_config
 
 READY_PATH = "/v2/health/ready"
 

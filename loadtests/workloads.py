@@ -21,7 +21,7 @@ import orjson
 
 from loadtests import inputs
 from loadtests.decode import GreedyDecoder
-from service.repository.config import MODEL_FILE, ModelConfig, list_versions, load_config
+from service.schema.config import MODEL_FILE, ModelConfig, list_versions, load_config
 
 NUMPY_TYPES = {"FP32": np.float32, "FP64": np.float64, "INT32": np.int32, "INT64": np.int64}
 DATATYPES = {np.dtype(v): k for k, v in NUMPY_TYPES.items()}

@@ -34,6 +34,7 @@ from service.generation.registry import GenerationEngines
 from service.lifecycle import Lifecycle
 from service.metrics import Metrics
 from service.middleware import LOOP_STATE, RequestContextMiddleware
+from service.protocol.views import server_version
 from service.repository.registry import ModelRepository
 from service.responses import OrjsonResponse, domain_error_response, error_response
 from service.runtime.collector import freeze_long_lived
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="nnserve",
         summary="ONNX models over the Open Inference Protocol v2 and KServe v1 task endpoints.",
         description=DESCRIPTION,
-        version=v2.server_version(),
+        version=server_version(),
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
         telemetry=None if settings.opentelemetry else NO_TELEMETRY,

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from service.repository.config import list_versions, load_config, select_versions
 from service.repository.loader import load_model_dir
 from service.repository.registry import ModelRepository
+from service.schema.config import list_versions, load_config, select_versions
 from service.settings import Settings
 from service.tasks.pipelines import Pipelines
 

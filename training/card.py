@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.repository.config import ModelConfig
+from service.schema.config import ModelConfig
 
 
 @dataclass(frozen=True)

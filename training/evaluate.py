@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from service.repository.config import MODEL_FILE
+from service.schema.config import MODEL_FILE
 
 
 def open_session(version_dir: Path) -> ort.InferenceSession:

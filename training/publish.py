@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.repository.config import CARD_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, ModelConfig
+from service.schema.config import CARD_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, ModelConfig
 from training.card import CardText, render_card
 from training.curves import plot_curves
 from training.export import ExportSpec, export_onnx

@@ -1,4 +1,4 @@
-"""Writing versions into a model repository, in the format `service.repository.config` defines.
+"""Writing versions into a model repository, in the format `service.schema.config` defines.
 
 A new version is assembled in a hidden staging folder and renamed into place once its graph and
 config are complete, so a server polling the repository never loads a half-written model.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from service.repository.config import (
+from service.schema.config import (
     CARD_FILE,
     CURVES_FILE,
     METRICS_FILE,

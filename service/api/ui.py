@@ -29,9 +29,9 @@ from service.metrics import Metrics
 from service.protocol.body import decompress
 from service.protocol.predict import parse_predict_body
 from service.protocol.tensors import to_json
-from service.repository.config import CARD_FILE, CURVES_FILE, METRICS_FILE
 from service.repository.registry import ModelRepository
 from service.responses import OrjsonResponse
+from service.schema.config import CARD_FILE, CURVES_FILE, METRICS_FILE
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 HISTORY_S = 120.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -30,6 +29,7 @@ from service.protocol.schemas import (
     Readiness,
     ServerMetadata,
 )
+from service.protocol.views import model_config_view, model_metadata_view, server_metadata_view
 from service.responses import OrjsonResponse
 
 router = APIRouter(tags=["Open Inference Protocol v2"])
@@ -37,14 +37,6 @@ infer_router = APIRouter(tags=["Open Inference Protocol v2"])
 """The inference routes alone: the app matches them first, since routes are tried in order, one by one."""
 
 SHUTTING_DOWN = "shutting down"
-EXTENSIONS = [
-    "binary_tensor_data",
-    "classification",
-    "model_repository",
-    "model_configuration",
-    "statistics",
-]
-PLATFORM = "onnxruntime_onnx"
 
 
 def batching_errors() -> dict[int | str, dict[str, Any]]:
@@ -63,17 +55,10 @@ def batching_errors() -> dict[int | str, dict[str, Any]]:
     }
 
 
-def server_version() -> str:
-    try:
-        return version("nnserve")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 @router.get("/v2", responses=ex.ok(ex.SERVER_METADATA, ServerMetadata))
 async def server_metadata() -> Response:
     """Server name, version and the protocol extensions it supports."""
-    return OrjsonResponse({"name": "nnserve", "version": server_version(), "extensions": EXTENSIONS})
+    return OrjsonResponse(server_metadata_view())
 
 
 @router.get("/v2/health/live", responses=ex.ok({"live": True}, Liveness))
@@ -101,10 +86,6 @@ async def ready(request: Request, repository: RepositoryDep) -> Response:
     return OrjsonResponse({"ready": False, "reason": state.reason, "models": state.models}, status_code=503)
 
 
-def _tensors(specs: Any) -> list[dict[str, Any]]:
-    return [{"name": s.name, "datatype": s.datatype, "shape": s.shape} for s in specs]
-
-
 @router.get("/v2/models/{name}", responses={**ex.ok(ex.MODEL_METADATA, ModelMetadata), **ex.errors(404, 503)})
 @router.get(
     "/v2/models/{name}/versions/{version}",
@@ -113,18 +94,7 @@ def _tensors(specs: Any) -> list[dict[str, Any]]:
 )
 async def model_metadata(model: ModelDep, repository: RepositoryDep) -> Response:
     """Inputs, outputs, served versions, task and the execution provider actually in use."""
-    return OrjsonResponse(
-        {
-            "name": model.name,
-            "versions": [str(v) for v in sorted(repository.entry(model.name).served)],
-            "platform": PLATFORM,
-            "inputs": _tensors(model.inputs),
-            "outputs": _tensors(model.outputs),
-            "task": model.config.task,
-            "provider": model.provider,
-            "providers": model.providers,
-        }
-    )
+    return OrjsonResponse(model_metadata_view(model, repository.entry(model.name).served))
 
 
 _MODEL_NOT_READY = {"name": "digits-ae", "ready": False, "reason": "model 'digits-ae' is not ready: unloaded"}
@@ -158,21 +128,7 @@ async def model_ready(name: str, request: Request, repository: RepositoryDep) ->
 )
 async def model_config(model: ModelDep) -> Response:
     """Triton-style model configuration (as Triton's tools read it), plus nnserve's own config.yaml values."""
-
-    def tensors(specs: Any) -> list[dict[str, Any]]:
-        return [{"name": s.name, "data_type": f"TYPE_{s.datatype}", "dims": s.shape} for s in specs]
-
-    return OrjsonResponse(
-        {
-            "name": model.name,
-            "platform": PLATFORM,
-            "backend": "onnxruntime",
-            "max_batch_size": 0,
-            "input": tensors(model.inputs),
-            "output": tensors(model.outputs),
-            "nnserve": model.config.model_dump(mode="json", exclude_none=True),
-        }
-    )
+    return OrjsonResponse(model_config_view(model))
 
 
 _INFER_DOCS: dict[str, Any] = {

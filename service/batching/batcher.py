@@ -43,7 +43,7 @@ from service.batching.padding import (
 )
 from service.batching.policy import BatchPolicy
 from service.batching.scheduling import Wait, plan
-from service.repository.config import BatchingSettings
+from service.schema.config import BatchingSettings
 
 RunBatch = Callable[[Tensors], Mapping[str, np.ndarray]]
 """Runs the model once on a whole batch (e.g. an ONNX Runtime session's run); called in a worker thread."""

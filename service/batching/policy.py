@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.repository.config import BatchingSettings
+from service.schema.config import BatchingSettings
 
 
 @dataclass(frozen=True)

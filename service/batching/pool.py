@@ -12,7 +12,7 @@ from service.batching.batcher import Batcher, RunBatch
 from service.batching.observer import BatchObserver
 from service.batching.padding import NO_PADDING, SequencePadding, Tensors
 from service.batching.policy import BatchPolicy
-from service.repository.config import BatchingSettings
+from service.schema.config import BatchingSettings
 
 
 class BatcherPool:

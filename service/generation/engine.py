@@ -38,7 +38,7 @@ from service.generation.runner import Run, Tensors
 from service.generation.sampling import choose_token
 from service.generation.stream import FinishReason, GenerationResult, GenerationStream
 from service.generation.text import IncrementalDecoder, StopMatcher, TextTokenizer
-from service.repository.config import GenerationSettings, ModelConfig
+from service.schema.config import GenerationSettings, ModelConfig
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from service.generation.errors import InvalidGenerationParameter
-from service.repository.config import GenerationSettings
+from service.schema.config import GenerationSettings
 
 MAX_STOP_STRINGS = 16
 MAX_SEED = 2**63 - 1

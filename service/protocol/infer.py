@@ -20,8 +20,8 @@ from service.errors import InvalidInput
 from service.protocol.limits import check_finite
 from service.protocol.schemas import InferInputTensor, InferRequest
 from service.protocol.tensors import Array, from_binary, from_json, to_binary, to_json
-from service.repository.config import TensorSpec
 from service.runtime.datatypes import v2_from_numpy
+from service.schema.config import TensorSpec
 
 
 @dataclass(frozen=True)

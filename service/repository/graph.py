@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from service.repository.config import ModelConfig, TensorSpec
 from service.runtime.datatypes import v2_from_ort
 from service.runtime.session import LoadError
+from service.schema.config import ModelConfig, TensorSpec
 
 
 def graph_specs(nodes: Sequence[Any], where: str) -> list[TensorSpec]:

@@ -14,7 +14,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from service.repository.config import (
+from service.repository.graph import graph_specs, reconcile
+from service.runtime.model import ServedModel
+from service.runtime.session import LoadError, SessionOptions, create_session
+from service.runtime.threads import plan_threads
+from service.schema.config import (
     CONFIG_FILE,
     MODEL_FILE,
     ConfigError,
@@ -23,10 +27,6 @@ from service.repository.config import (
     load_config,
     select_versions,
 )
-from service.repository.graph import graph_specs, reconcile
-from service.runtime.model import ServedModel
-from service.runtime.session import LoadError, SessionOptions, create_session
-from service.runtime.threads import plan_threads
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

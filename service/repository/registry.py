@@ -17,9 +17,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from service.errors import LoadFailed, ModelNotFound, ModelNotReady
-from service.repository.config import ModelConfig, is_valid_model_name
 from service.repository.loader import LoadOutcome, Prepare, load_model_dir
 from service.runtime.model import ServedModel
+from service.schema.config import ModelConfig, is_valid_model_name
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from service.batching import NO_PADDING, BatchPolicy, SequencePadding
-from service.repository.config import ModelConfig
+from service.schema.config import ModelConfig
 
 EXACT_BATCH_PARAMETER = "exact_batch_requests"
 """`parameters.exact_batch_requests: N` in config.yaml: the test-only determinism switch (docs/batching.md)."""

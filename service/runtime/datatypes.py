@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.repository.config import Datatype
+from service.schema.config import Datatype
 
 ORT_TO_V2: dict[str, Datatype] = {
     "tensor(bool)": "BOOL",

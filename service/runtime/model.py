@@ -28,12 +28,12 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from service.batching import BatcherPool, BatchObserver, BatchPolicy, InputRejectedError, RunBatch
 from service.errors import ModelNotReady
-from service.repository.config import CONFIG_FILE, ModelConfig, TensorSpec
 from service.runtime.batch_plan import padding_for, policy_for
 from service.runtime.collector import refreeze
 from service.runtime.memory import release_freed_memory
 from service.runtime.session import LoadError, provider_short_name
 from service.runtime.threads import usable_cores
+from service.schema.config import CONFIG_FILE, ModelConfig, TensorSpec
 from service.settings import InlineInference
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from service.repository.config import Provider
 from service.runtime.threads import ThreadPlan
+from service.schema.config import Provider
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from service.repository.config import AnomalySettings
+from service.schema.config import AnomalySettings
 
 
 def verdicts(scores: NDArray[Any], settings: AnomalySettings) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.errors import InvalidInput, PayloadTooLarge
-from service.repository.config import ImagePreprocessing
+from service.schema.config import ImagePreprocessing
 
 BORDER_FRACTION = 0.04
 """Share of the shorter side treated as border when judging the background's polarity."""

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from service.errors import InvalidInput
-from service.repository.config import AnomalySettings, ClassificationSettings, ImagePreprocessing, TensorSpec
 from service.runtime.datatypes import V2_TO_NUMPY
 from service.runtime.model import ServedModel, Tensors
 from service.runtime.session import LoadError
+from service.schema.config import AnomalySettings, ClassificationSettings, ImagePreprocessing, TensorSpec
 from service.tasks.anomaly import verdicts
 from service.tasks.classification import top_k
 from service.tasks.image import decode_b64, preprocess_image

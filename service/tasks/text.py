@@ -15,8 +15,8 @@ from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
 from service.errors import InvalidInput
-from service.repository.config import TextPreprocessing
 from service.runtime.session import LoadError
+from service.schema.config import TextPreprocessing
 
 
 def find_tokenizer(version_dir: Path, filename: str) -> Path:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from service.batching import NO_PADDING
-from service.repository.config import ModelConfig
 from service.runtime.batch_plan import padding_for, policy_for
+from service.schema.config import ModelConfig
 
 
 @dataclass

@@ -27,7 +27,7 @@ from service.batching import (
     SequencePadding,
     Tensors,
 )
-from service.repository.config import BatchingSettings
+from service.schema.config import BatchingSettings
 from service.statistics import ModelStatistics
 
 from .graphs import Recorder, session_runner

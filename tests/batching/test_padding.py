@@ -7,7 +7,7 @@ import pytest
 
 from service.batching import BatchOutputError, BatchPolicy, InvalidInputError, SequencePadding
 from service.batching.padding import assemble, sequence_length, signature, split
-from service.repository.config import BatchingSettings
+from service.schema.config import BatchingSettings
 
 PADDING = SequencePadding({"input_ids": 9, "attention_mask": 0}, outputs=frozenset({"per_token"}))
 

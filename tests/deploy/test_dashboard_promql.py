@@ -34,7 +34,7 @@ from promql_names import (
 from testkit.prometheus import Prometheus, running_prometheus
 from testkit.server import Server
 
-from service.repository.config import ModelConfig, list_versions, load_config
+from service.schema.config import ModelConfig, list_versions, load_config
 
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "nnserve.json"
 DATASOURCES = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml"

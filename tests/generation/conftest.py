@@ -13,7 +13,7 @@ import pytest
 from service.generation.engine import GenerationEngine
 from service.generation.runner import SessionRunner
 from service.generation.text import TextTokenizer
-from service.repository.config import MODEL_FILE, ModelConfig, list_versions, load_config
+from service.schema.config import MODEL_FILE, ModelConfig, list_versions, load_config
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "tiny-gpt"
 

@@ -17,7 +17,7 @@ from service.generation.observer import StepReport
 from service.generation.params import SamplingParams
 from service.generation.runner import SessionRunner, Tensors
 from service.generation.stream import GenerationResult
-from service.repository.config import ModelConfig
+from service.schema.config import ModelConfig
 
 from .test_parity import run_decoder
 

@@ -15,7 +15,7 @@ from tokenizers import Tokenizer
 from service.generation.engine import GenerationEngine
 from service.generation.params import SamplingParams
 from service.generation.runner import SessionRunner
-from service.repository.config import MODEL_FILE, TOKENIZER_FILE, load_config
+from service.schema.config import MODEL_FILE, TOKENIZER_FILE, load_config
 from training.export import ExportError
 from training.families import tiny_gpt
 from training.family import TrainOptions, TrainResult

@@ -13,7 +13,7 @@ import pytest
 
 from service.generation.params import SamplingParams
 from service.generation.text import TextTokenizer
-from service.repository.config import ModelConfig
+from service.schema.config import ModelConfig
 
 PARITY_FILE = "decode_parity.json"
 

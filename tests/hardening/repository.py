@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from service.repository.config import BatchingSettings, ExecutionSettings, ModelConfig, TensorSpec, write_config
+from service.schema.config import BatchingSettings, ExecutionSettings, ModelConfig, TensorSpec, write_config
 
 BUNDLED = Path(__file__).resolve().parents[2] / "models"
 OPSET = [helper.make_opsetid("", 17)]

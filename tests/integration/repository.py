@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from service.repository.config import (
+from service.schema.config import (
     BatchingSettings,
     ModelConfig,
     TensorSpec,

@@ -17,7 +17,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from service.repository.config import (
+from service.schema.config import (
     AnomalySettings,
     ClassificationSettings,
     ImagePreprocessing,

@@ -19,7 +19,7 @@ from service_builders import digits_data
 from testkit.digits import render_digit
 from testkit.server import Server, running_server
 
-from service.repository.config import list_versions, load_config
+from service.schema.config import list_versions, load_config
 from training.data.anomalies import ANOMALY_KINDS, make_anomalies
 
 MODELS = Path(__file__).resolve().parents[2] / "models"

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from service.errors import InvalidInput, PayloadTooLarge
-from service.repository.config import ImagePreprocessing
+from service.schema.config import ImagePreprocessing
 from service.tasks.image import decode_b64, preprocess_image
 
 DIGITS = ImagePreprocessing(height=8, width=8, value_range=(0.0, 16.0), ink="bright")

@@ -15,7 +15,7 @@ from service_builders import write_corrupt_model, write_digits_classifier, write
 from testkit.server import Server, running_server
 from tritonclient.utils import InferenceServerException
 
-from service.repository.config import ModelConfig, TensorSpec, write_config
+from service.schema.config import ModelConfig, TensorSpec, write_config
 
 CALCULATOR_REQUEST = {
     "inputs": [

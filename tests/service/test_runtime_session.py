@@ -10,11 +10,11 @@ import onnxruntime as ort
 import pytest
 from service_builders import write_digits_classifier, write_user_model
 
-from service.repository.config import ModelConfig, TensorSpec, load_config, write_config
 from service.repository.loader import load_version
 from service.runtime.model import runs_inline
 from service.runtime.session import LoadError, SessionOptions, choose_providers, create_session
 from service.runtime.threads import ThreadPlan, plan_threads
+from service.schema.config import ModelConfig, TensorSpec, load_config, write_config
 from service.settings import Settings
 
 

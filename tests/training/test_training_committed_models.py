@@ -19,7 +19,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from tokenizers import Tokenizer
 from training_testkit import COMMITTED, FAMILIES, TEXT_FAMILIES
 
-from service.repository.config import METRICS_FILE, MODEL_FILE, TOKENIZER_FILE, ModelConfig, load_config
+from service.schema.config import METRICS_FILE, MODEL_FILE, TOKENIZER_FILE, ModelConfig, load_config
 from training.data.spam import load_spam_split
 from training.export import PARITY_TOLERANCE
 from training.registry import get_family

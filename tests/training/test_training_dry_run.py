@@ -9,7 +9,7 @@ import onnx
 import pytest
 from training_testkit import FAMILIES, TEXT_FAMILIES
 
-from service.repository.config import (
+from service.schema.config import (
     CARD_FILE,
     CURVES_FILE,
     METRICS_FILE,

@@ -15,7 +15,7 @@ from testkit.digits import render_digit
 from testkit.server import Server, running_server
 from ui_pages import REPOSITORY, Visit
 
-from service.repository.config import is_valid_model_name, list_versions
+from service.schema.config import is_valid_model_name, list_versions
 from training.data.digits import load_digits_split
 
 IMAGE_LABEL = "#image-result[aria-busy=false] [data-role=top-label]"

@@ -8,7 +8,7 @@ from functools import cache
 import numpy as np
 from sklearn.datasets import load_digits
 
-from service.repository.config import ImagePreprocessing
+from service.schema.config import ImagePreprocessing
 from training.data.splits import stratified_split
 
 PIXEL_MAX = 16.0

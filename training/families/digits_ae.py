@@ -13,7 +13,7 @@ from sklearn.metrics import precision_score, recall_score, roc_auc_score
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from service.repository.config import AnomalySettings, BatchingSettings, ModelConfig, TensorSpec
+from service.schema.config import AnomalySettings, BatchingSettings, ModelConfig, TensorSpec
 from training.augment import PixelDropout
 from training.card import CardText
 from training.data.anomalies import ANOMALY_KINDS, make_anomalies

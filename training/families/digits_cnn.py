@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from service.repository.config import (
+from service.schema.config import (
     BatchingSettings,
     ClassificationSettings,
     ModelConfig,

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from service.repository.config import (
+from service.schema.config import (
     TOKENIZER_FILE,
     BatchingSettings,
     ClassificationSettings,

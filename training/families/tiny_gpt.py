@@ -23,7 +23,7 @@ import torch
 from tokenizers import Tokenizer
 from torch.nn import functional as F
 
-from service.repository.config import (
+from service.schema.config import (
     MODEL_FILE,
     TOKENIZER_FILE,
     BatchingSettings,

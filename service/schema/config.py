@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from service.schema.tabular import TabularPreprocessing
+
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.onnx"
 CARD_FILE = "card.md"
@@ -32,7 +34,14 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 _MODEL_NAME_RE = re.compile(MODEL_NAME_PATTERN)
 _VERSION_RE = re.compile(r"^[0-9]+$")
 
-Task = Literal["image-classification", "text-classification", "anomaly-detection", "text-generation", "tensor"]
+Task = Literal[
+    "image-classification",
+    "text-classification",
+    "tabular-classification",
+    "anomaly-detection",
+    "text-generation",
+    "tensor",
+]
 Datatype = Literal[
     "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
     "FP16", "FP32", "FP64", "BF16", "BYTES",
@@ -177,6 +186,7 @@ class ModelConfig(_Strict):
     execution: ExecutionSettings = ExecutionSettings()
     image: ImagePreprocessing | None = None
     text: TextPreprocessing | None = None
+    tabular: TabularPreprocessing | None = None
     classification: ClassificationSettings | None = None
     anomaly: AnomalySettings | None = None
     generation: GenerationSettings | None = None
@@ -199,6 +209,7 @@ class ModelConfig(_Strict):
         required: dict[str, tuple[str, ...]] = {
             "image-classification": ("image", "classification"),
             "text-classification": ("text", "classification"),
+            "tabular-classification": ("tabular", "classification"),
             "anomaly-detection": ("anomaly",),
             "text-generation": ("generation",),
             "tensor": (),
