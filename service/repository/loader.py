@@ -88,13 +88,35 @@ def load_version(model_dir: Path, version: int, config: ModelConfig, settings: S
     )
 
 
-def load_model_dir(model_dir: Path, settings: Settings, prepare: Prepare | None) -> LoadOutcome:
-    """Every version the policy selects; a broken version fails alone, a broken config fails the model."""
+def read_config(model_dir: Path) -> ModelConfig:
+    """`load_config`, with every way of failing to read the file (not UTF-8, unreadable, a folder) turned
+    into a ConfigError naming the file, so one model's files can never stop the others from loading."""
+    path = model_dir / CONFIG_FILE
     try:
-        config = load_config(model_dir)
+        return load_config(model_dir)
+    except ConfigError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except Exception as exc:
+        log.exception("config_read_failed", extra={"path": str(path)})
+        raise ConfigError(f"{path}: cannot read: {type(exc).__name__}: {exc}") from None
+
+
+def load_model_dir(model_dir: Path, settings: Settings, prepare: Prepare | None) -> LoadOutcome:
+    """Every version the policy selects; a broken version fails alone, a broken config fails the model.
+
+    Never raises: any failure (an unexpected one too) becomes the reason of the version or model it hits.
+    """
+    try:
+        config = read_config(model_dir)
+        available = list_versions(model_dir)
     except ConfigError as exc:
         return LoadOutcome(config=None, error=str(exc))
-    available = list_versions(model_dir)
+    except OSError as exc:
+        return LoadOutcome(config=None, error=f"{model_dir}: cannot list the version folders: {exc.strerror or exc}")
     selected = select_versions(config.version_policy, available)
     outcome = LoadOutcome(config=config)
     if not selected:
@@ -109,6 +131,10 @@ def load_model_dir(model_dir: Path, settings: Settings, prepare: Prepare | None)
             model = load_version(model_dir, version, config, settings)
         except (LoadError, OSError) as exc:
             outcome.failed[version] = str(exc)
+            continue
+        except Exception as exc:  # a defect, not a bad file: keep the traceback, fail this version only
+            log.exception("version_load_crashed", extra={"path": str(model_dir / str(version))})
+            outcome.failed[version] = f"{model_dir / str(version)}: cannot load: {type(exc).__name__}: {exc}"
             continue
         try:
             if prepare is not None:

@@ -97,14 +97,21 @@ class ModelRepository:
         names = self.scan()
         for name in names:
             self._entries[name] = ModelEntry(name, status=[VersionStatus(None, State.LOADING, "loading")])
-        for name in names:
-            try:
-                await self.load(name)
-            except ModelNotFound:  # removed from disk since the scan
-                del self._entries[name]
-            except LoadFailed:
-                pass  # recorded in the entry and logged; the other models still load
-        self.startup_done = True
+        try:
+            for name in names:
+                try:
+                    await self.load(name)
+                except ModelNotFound:  # removed from disk since the scan
+                    self._entries.pop(name, None)
+                except LoadFailed:
+                    pass  # recorded in the entry and logged; the other models still load
+                except Exception as exc:  # a defect: this model fails, start-up goes on and ends
+                    log.exception("model_load_crashed", extra={"model": name})
+                    self._entries[name] = ModelEntry(
+                        name, status=[VersionStatus(None, State.UNAVAILABLE, f"cannot load: {type(exc).__name__}")]
+                    )
+        finally:
+            self.startup_done = True
         log.info("repository_loaded", extra={"models": len(names), "ready": self.readiness().ready})
 
     async def load(self, name: str) -> ModelEntry:

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from testkit import processes
+from testkit.server import START_TIMEOUT_S, running_server
 from testkit.server import Server as BaseServer
-from testkit.server import running_server
 
 EXIT_TIMEOUT_S = 60.0
 
@@ -62,8 +62,14 @@ class Server(BaseServer):
 
 @contextmanager
 def serving(
-    repository: Path, log: Path, *, env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+    repository: Path,
+    log: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    timeout_s: float = START_TIMEOUT_S,
 ) -> Iterator[Server]:
-    """nnserve on `repository` with NNSERVE_* variables from `env`, stopped when the block ends."""
-    with running_server(repository, log, args=args, env=env) as base:
+    """nnserve on `repository` with NNSERVE_* variables from `env`, stopped when the block ends; fails if
+    start-up loading has not ended after `timeout_s`."""
+    with running_server(repository, log, args=args, env=env, timeout_s=timeout_s) as base:
         yield Server(**{f.name: getattr(base, f.name) for f in fields(base)}, repository=repository)
