@@ -103,6 +103,10 @@ class Batcher:
         self._wakeup: asyncio.Future[None] | None = None
         """The sleeping collector's: resolved by the next arrival (or by stop)."""
         self._collector: asyncio.Task[None] | None = None
+        self._in_flight: list[_Request] = []
+        """The batch the collector is running: failed with the queue if the collector ever ends early."""
+        self.restarts = 0
+        """How often a collector that died (a defect) was replaced by a fresh one."""
         self._stopping = False
         self._busy = False
         self._batch_s: float | None = None
@@ -132,7 +136,7 @@ class Batcher:
         Raises InvalidInputError, QueueFullError, DeadlineExceededError, BatcherStoppedError or
         BatchExecutionError. Cancelling the awaiting task drops the request if it is still queued.
         """
-        if self._stopping or (self._collector is not None and self._collector.done()):
+        if self._stopping:
             raise BatcherStoppedError(f"{self.name} is stopped")
         samples = count_samples(inputs)
         length = sequence_length(inputs, self.padding)
@@ -155,8 +159,8 @@ class Batcher:
             deadline=deadline,
             future=self._event_loop().create_future(),
         )
-        if self._collector is None:
-            self._collector = self._event_loop().create_task(self._collect(), name=self.name)
+        if self._collector is None or self._collector.done():
+            self._start_collector()
         self._queue.append(request)
         self._notify_depth(1)
         self._wake_collector()
@@ -171,7 +175,8 @@ class Batcher:
         self._stopping = True
         self._wake_collector()
         if self._collector is not None:
-            await asyncio.shield(self._collector)
+            with contextlib.suppress(Exception):  # a collector that died was logged when it did
+                await asyncio.shield(self._collector)
 
     async def _result(self, request: _Request) -> Tensors:
         if request.deadline is None:
@@ -205,14 +210,35 @@ class Batcher:
         elif not request.future.cancelled():
             request.future.exception()  # retrieved: no "exception never retrieved" log at collection
 
+    def _start_collector(self) -> None:
+        """The collector task, started by the first request, and again by the next request should it ever
+        die (a defect): its requests have failed by then, and the instance must not stay dead, answering
+        503 while readiness says ready and the pool keeps choosing it."""
+        if self._collector is not None:
+            self.restarts += 1
+            _log.error("batcher_restarted", extra={"batcher": self.name, "restarts": self.restarts})
+        self._collector = self._event_loop().create_task(self._collect(), name=self.name)
+        self._collector.add_done_callback(self._collector_ended)
+
+    def _collector_ended(self, task: asyncio.Task[None]) -> None:
+        """Log a collector that died of an exception at once, with its traceback (nothing awaits it)."""
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _log.error("batcher_collector_died", exc_info=error, extra={"batcher": self.name})
+
     async def _collect(self) -> None:
+        """Run batches until stopped; on any exit (stop, cancellation, a defect) fail what it still holds,
+        the batch in flight included, so no request waits forever."""
         try:
             while (batch := await self._next_batch()) is not None:
+                self._in_flight = batch
                 await self._execute(batch)
+                self._in_flight = []
         finally:
-            for request in self._queue:
+            stopped = BatcherStoppedError(f"{self.name} stopped")
+            for request in (*self._in_flight, *self._queue):
                 if not request.future.done():
-                    request.future.set_exception(BatcherStoppedError(f"{self.name} stopped"))
+                    request.future.set_exception(stopped)
+            self._in_flight = []
             if self._queue:
                 self._notify_depth(-len(self._queue))
                 self._queue.clear()
@@ -267,7 +293,9 @@ class Batcher:
         batch = []
         for request in chosen:
             waited = now - request.enqueued_at
-            if request.deadline is not None and request.deadline <= now:
+            if request.future.done():  # its client went away in this loop iteration; _abandon comes next
+                self._notify_dropped("cancelled", waited)
+            elif request.deadline is not None and request.deadline <= now:
                 request.future.set_exception(DeadlineExceededError(waited))
                 self._notify_dropped("deadline", waited)
             else:
