@@ -6,7 +6,7 @@ Counted as Triton does, so average batch size = inference_count / execution_coun
 - `success`, `queue` and `compute_*` count successful requests; each request of a batch is charged the
   whole batch's compute time, and `success` holds queue plus compute time;
 - `fail` counts requests that got no answer (a failed run, refused on a full queue, past the deadline,
-  client gone) with the time they spent;
+  client gone, also while its batch ran) with the time they spent;
 - `batch_stats` counts executions per batch size, charged once per execution.
 """
 
@@ -74,6 +74,9 @@ class ModelStatistics:
             self._execution_count += 1
             self._last_inference_ms = time.time_ns() // 1_000_000
             for request in report.requests:
+                if not request.answered:  # executed, but its client left before the answer
+                    self._fail.add(request.queue_s + report.compute_s)
+                    continue
                 self._success.add(request.queue_s + report.compute_s)
                 self._queue.add(request.queue_s)
                 self._compute_input.add(report.compute_input_s)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -328,7 +329,8 @@ class Batcher:
         rejected = len(batch) == 1 and isinstance(outcome.error, InputRejectedError)
         error_id = "" if outcome.answers is not None or rejected else self._log_failure(outcome.error, batch)
         for index, request in enumerate(batch):
-            if request.future.done():  # its client went away while the batch ran
+            if request.future.done():  # its client went away while the batch ran: no answer, not a success
+                timings = _unanswered(timings, index)
                 continue
             if outcome.answers is not None:
                 request.future.set_result(outcome.answers[index])
@@ -348,7 +350,9 @@ class Batcher:
             extra={"batcher": self.name, "requests": len(batch), "error": f"{type(error).__name__}: {error}"[:300]},
         )
         for request in batch:
-            if not request.future.done():
+            if request.future.done():  # its client went away while the failed batch ran
+                self._notify_dropped("cancelled", time.monotonic() - request.enqueued_at)
+            else:
                 await self._execute([request])
 
     def _run_sync(
@@ -407,6 +411,12 @@ class Batcher:
             hook(*args)
         except Exception:
             _log.exception("%s: batch observer %r failed", self.name, hook)
+
+
+def _unanswered(timings: tuple[RequestTiming, ...], index: int) -> tuple[RequestTiming, ...]:
+    """The timings with request `index` marked as not answered (rare: only when a client left mid-run)."""
+    gone = dataclasses.replace(timings[index], answered=False)
+    return (*timings[:index], gone, *timings[index + 1 :])
 
 
 def _failure(error: Exception | None, error_id: str) -> BatchExecutionError:

@@ -14,6 +14,8 @@ class RequestTiming:
     samples: int
     queue_s: float
     """From `submit` to the moment its batch was handed to the executor."""
+    answered: bool = True
+    """False when its client went away while the batch ran: executed, but not a success."""
 
 
 @dataclass(frozen=True)
