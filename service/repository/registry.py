@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,7 +78,12 @@ class ModelRepository:
         )
         self._prepare = prepare
         self._entries: dict[str, ModelEntry] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        """One lock per model while an operation on it runs or waits, gone after: names sent by clients
+        (unload of 5,000 random names) must not accumulate."""
+        self._loads: set[asyncio.Task[ModelEntry | None]] = set()
+        """Loads in progress: each runs to its swap even when its caller goes away."""
+        self._closed = False
         self.startup_done = False
 
     def scan(self) -> list[str]:
@@ -95,12 +101,13 @@ class ModelRepository:
     async def load_all(self) -> None:
         """Start-up: load every model on disk, one after the other (loading competes for the same cores)."""
         names = self.scan()
-        for name in names:
-            self._entries[name] = ModelEntry(name, status=[VersionStatus(None, State.LOADING, "loading")])
+        pending = {name: ModelEntry(name, status=[VersionStatus(None, State.LOADING, "loading")]) for name in names}
+        self._entries.update(pending)
         try:
             for name in names:
                 try:
-                    await self.load(name)
+                    # Skipped when something else got there first: an unload sent meanwhile must stick.
+                    await self._load(name, unless_changed_from=pending[name])
                 except ModelNotFound:  # removed from disk since the scan
                     self._entries.pop(name, None)
                 except LoadFailed:
@@ -116,10 +123,38 @@ class ModelRepository:
 
     async def load(self, name: str) -> ModelEntry:
         """(Re)load a model from disk and swap it in; its old versions retire once their requests end."""
+        entry = await self._load(name)
+        assert entry is not None
+        return entry
+
+    async def _load(self, name: str, unless_changed_from: ModelEntry | None = None) -> ModelEntry | None:
+        """Load in a task of its own, shielded from the caller: a client that hangs up (its request
+        cancelled) must not discard a finished load, nor release the model's lock while the loading
+        thread still runs, so that a retry would load a second time beside it."""
         path = self._model_dir(name)
-        async with self._locks.setdefault(name, asyncio.Lock()):
+        task = asyncio.get_running_loop().create_task(self._load_locked(name, path, unless_changed_from))
+        self._loads.add(task)
+        task.add_done_callback(self._load_ended)
+        return await asyncio.shield(task)
+
+    async def _load_locked(self, name: str, path: Path, unless_changed_from: ModelEntry | None) -> ModelEntry | None:
+        async with self._lock(name):
+            if unless_changed_from is not None and self._entries.get(name) is not unless_changed_from:
+                return None
             outcome = await asyncio.to_thread(load_model_dir, path, self._settings, self._prepare)
             return self._swap(name, outcome)
+
+    def _load_ended(self, task: asyncio.Task[ModelEntry | None]) -> None:
+        self._loads.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure was logged by _swap, and its caller may be gone
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        """The model's lock; it lives as long as someone holds or awaits it (no await between get and use)."""
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = asyncio.Lock()
+        return lock
 
     def relative(self, text: str) -> str:
         """`text` with the repository's absolute path taken out of file names: reasons reach clients,
@@ -129,6 +164,10 @@ class ModelRepository:
         return text
 
     def _swap(self, name: str, outcome: LoadOutcome) -> ModelEntry:
+        if self._closed:  # a load that outlived its server (shutdown while it ran): it never serves
+            for model in outcome.ready.values():
+                model.retire()
+            raise LoadFailed(f"model {name!r}: not swapped in, the server is shutting down")
         previous = self._entries.get(name)
         for reason in [outcome.error, *outcome.failed.values()]:
             if reason:
@@ -154,7 +193,9 @@ class ModelRepository:
         return entry
 
     async def unload(self, name: str) -> None:
-        async with self._locks.setdefault(name, asyncio.Lock()):
+        if name not in self._entries:  # checked before taking a lock: unknown names leave nothing behind
+            raise ModelNotFound(f"model {name!r} is not loaded")
+        async with self._lock(name):
             entry = self._entries.get(name)
             if entry is None:
                 raise ModelNotFound(f"model {name!r} is not loaded")
@@ -169,6 +210,7 @@ class ModelRepository:
             log.info("model_unloaded", extra={"model": name})
 
     def close(self) -> None:
+        self._closed = True
         for entry in self._entries.values():
             for model in entry.served.values():
                 model.retire()

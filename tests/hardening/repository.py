@@ -142,3 +142,35 @@ def slow_request(steps: int) -> dict[str, object]:
             {"name": "steps", "shape": [1, 1], "datatype": "INT64", "data": [steps]},
         ]
     }
+
+
+SLOW_LOADING_NODES = 3000
+"""MatMul-Tanh pairs in the slow-loading model: about 0.5 s per session on one core of this machine."""
+
+
+def write_slow_loading(root: Path, name: str = "heavy", *, instances: int = 6) -> None:
+    """A model that takes seconds to load (one large graph, `instances` sessions of it) and runs fast:
+    for tests that act while a load is still going on. y = tanh(... tanh(x @ W0) ... @ Wn), x: [N, 8]."""
+    width = 8
+    rng = np.random.default_rng(0)
+    nodes, weights, previous = [], [], "x"
+    for i in range(SLOW_LOADING_NODES):
+        matrix = (rng.standard_normal((width, width)) / 3).astype(np.float32)
+        weights.append(numpy_helper.from_array(matrix, f"W{i}"))
+        nodes.append(helper.make_node("MatMul", [previous, f"W{i}"], [f"m{i}"]))
+        nodes.append(helper.make_node("Tanh", [f"m{i}"], [f"t{i}"]))
+        previous = f"t{i}"
+    nodes.append(helper.make_node("Identity", [previous], ["y"]))
+    _save(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", width])],
+        weights,
+        root / name / "1" / "model.onnx",
+    )
+    execution = ExecutionSettings(providers=["cpu"], intra_op_threads=1, instances=instances)
+    write_config(root / name, ModelConfig(execution=execution))
+
+
+def heavy_request() -> dict[str, object]:
+    return {"inputs": [{"name": "x", "shape": [1, 8], "datatype": "FP32", "data": [0.1] * 8}]}
