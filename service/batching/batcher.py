@@ -28,6 +28,7 @@ from service.batching.errors import (
     BatchExecutionError,
     DeadlineExceededError,
     InputRejectedError,
+    InvalidInputError,
     QueueFullError,
 )
 from service.batching.observer import BatchObserver, BatchReport, DropReason, RequestTiming
@@ -95,6 +96,9 @@ class Batcher:
         self.padding = padding
         self.name = name
         self.inline = inline
+        self.batch_axis = self.policy.max_batch_size > 0
+        """False (`max_batch_size: 0`, Triton's meaning): axis 0 is not a batch axis; each request runs
+        alone with its exact shapes (scalars too) and counts as one sample."""
         """Run batches on the event loop itself rather than in `executor`: for a server on one core."""
         self._run_batch = run_batch
         self._executor = executor
@@ -139,7 +143,7 @@ class Batcher:
         """
         if self._stopping:
             raise BatcherStoppedError(f"{self.name} is stopped")
-        samples = count_samples(inputs)
+        samples = count_samples(inputs) if self.batch_axis else _one_sample(inputs)
         length = sequence_length(inputs, self.padding)
         request_signature = signature(inputs, self.padding, length)
         now = time.monotonic()
@@ -367,7 +371,7 @@ class Batcher:
             marks.append(time.perf_counter())
             outputs = self._run_batch(inputs)
             marks.append(time.perf_counter())
-            answers = split(outputs, sizes, lengths, self.padding)
+            answers = split(outputs, sizes, lengths, self.padding) if self.batch_axis else [dict(outputs)]
         except Exception as exc:
             error = exc
         marks.append(time.perf_counter())
@@ -411,6 +415,13 @@ class Batcher:
             hook(*args)
         except Exception:
             _log.exception("%s: batch observer %r failed", self.name, hook)
+
+
+def _one_sample(inputs: Mapping[str, np.ndarray]) -> int:
+    """A request to a model without a batch axis: one sample, whatever its shapes."""
+    if not inputs:
+        raise InvalidInputError("request has no input tensors")
+    return 1
 
 
 def _unanswered(timings: tuple[RequestTiming, ...], index: int) -> tuple[RequestTiming, ...]:

@@ -28,7 +28,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from service.batching import BatcherPool, BatchObserver, BatchPolicy, InputRejectedError, RunBatch
 from service.errors import ModelNotReady
-from service.runtime.batch_plan import padding_for, policy_for
+from service.runtime.batch_plan import batch_axis_problem, padding_for, policy_for
 from service.runtime.collector import refreeze
 from service.runtime.memory import release_freed_memory
 from service.runtime.session import LoadError, provider_short_name
@@ -92,6 +92,12 @@ class ServedModel:
         self.threads = sessions[0].get_session_options().intra_op_num_threads
         self._output_names = [spec.name for spec in self.outputs]
         self.padding = padding_for(config, sessions[0].get_inputs(), sessions[0].get_outputs())
+        self.no_batching_reason = batch_axis_problem(self.inputs, self.outputs) or (
+            "batching.max_batch_size is 0" if config.batching.max_batch_size == 0 else ""
+        )
+        """Why requests are not batched along axis 0 (served with their exact shapes); "" when they are."""
+        if self.no_batching_reason and config.batching.max_batch_size > 0:
+            log.info("batching_off", extra={"model": name, "version": version, "reason": self.no_batching_reason})
         self.batch_policy = self._policy(default_timeout_s=None)
         self._sessions = tuple(sessions)
         self._executor = ThreadPoolExecutor(
@@ -107,6 +113,28 @@ class ServedModel:
 
     def __repr__(self) -> str:
         return f"ServedModel({self.name!r}, version={self.version}, provider={self.provider!r})"
+
+    @property
+    def batches(self) -> bool:
+        """Whether axis 0 is a batch axis along which the batcher may join requests (Triton's
+        `max_batch_size > 0`: its config view then reports dims without it). False: every request runs
+        alone, exactly as shaped, and counts as one inference."""
+        return self.batch_policy.max_batch_size > 0
+
+    @property
+    def max_batch_size(self) -> int:
+        """The effective `max_batch_size` in Triton's meaning: 0 = no batch axis (see `batches`)."""
+        return self.batch_policy.max_batch_size
+
+    @property
+    def preferred_batch_sizes(self) -> tuple[int, ...]:
+        """Effective preferred batch sizes (empty when the model does not batch)."""
+        return self.batch_policy.preferred_batch_sizes
+
+    @property
+    def max_queue_delay_ms(self) -> float:
+        """Effective `batching.max_queue_delay_ms`."""
+        return self.batch_policy.max_queue_delay_s * 1000
 
     def configure_batching(
         self,
@@ -172,7 +200,7 @@ class ServedModel:
 
     def _policy(self, default_timeout_s: float | None, isolate_failures: bool = False) -> BatchPolicy:
         try:
-            return policy_for(self.config, default_timeout_s, isolate_failures)
+            return policy_for(self.config, default_timeout_s, isolate_failures, batch_axis=not self.no_batching_reason)
         except ValueError as exc:
             raise LoadError(f"{self.directory.parent / CONFIG_FILE}: {exc}") from None
 

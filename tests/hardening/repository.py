@@ -174,3 +174,34 @@ def write_slow_loading(root: Path, name: str = "heavy", *, instances: int = 6) -
 
 def heavy_request() -> dict[str, object]:
     return {"inputs": [{"name": "x", "shape": [1, 8], "datatype": "FP32", "data": [0.1] * 8}]}
+
+
+def write_unbatchable(root: Path) -> None:
+    """Drop-in models (model.onnx, no config.yaml) whose axis 0 is not a batch axis:
+
+    - `scalar-double`: y = 2 x on a scalar (Triton's `max_batch_size: 0` case);
+    - `fixed-one`: y = cumsum(x, axis 1) with x fixed at [1, 3] (a model exported with batch size 1);
+    - `total`: s = sum of every element of x [N, 3], a scalar output (an output with no batch axis).
+    """
+    two = numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two")
+    _save(
+        [helper.make_node("Mul", ["x", "two"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
+        [two],
+        root / "scalar-double" / "1" / "model.onnx",
+    )
+    _save(
+        [helper.make_node("CumSum", ["x", "axis"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+        [numpy_helper.from_array(np.array(1, dtype=np.int64), "axis")],
+        root / "fixed-one" / "1" / "model.onnx",
+    )
+    _save(
+        [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0)],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, [])],
+        [],
+        root / "total" / "1" / "model.onnx",
+    )
