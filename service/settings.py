@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     ready_when_empty: bool = Field(
         default=False, description="Report ready when the repository holds no model."
     )
+    repository_poll_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Poll mode: every this many seconds, load new models and versions, unload removed ones "
+        "and hot-reload changed ones (config.yaml or version folders); 0 = off (load and unload by API only).",
+    )
     max_request_bytes: int = Field(
         default=16 * 1024 * 1024,
         gt=0,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from service.repository.fingerprint import Fingerprint, fingerprint
 from service.repository.graph import graph_specs, reconcile
 from service.runtime.model import ServedModel
 from service.runtime.session import LoadError, SessionOptions, create_session
@@ -44,6 +45,8 @@ class LoadOutcome:
     failed: dict[int, str] = field(default_factory=dict)
     error: str = ""
     """A failure of the whole model (bad config.yaml, no version to serve)."""
+    fingerprint: Fingerprint | None = None
+    """The directory as it was just before it was read (poll mode compares it)."""
 
 
 def load_version(model_dir: Path, version: int, config: ModelConfig, settings: Settings) -> ServedModel:
@@ -110,15 +113,17 @@ def load_model_dir(model_dir: Path, settings: Settings, prepare: Prepare | None)
 
     Never raises: any failure (an unexpected one too) becomes the reason of the version or model it hits.
     """
+    stamp = fingerprint(model_dir)
     try:
         config = read_config(model_dir)
         available = list_versions(model_dir)
     except ConfigError as exc:
-        return LoadOutcome(config=None, error=str(exc))
+        return LoadOutcome(config=None, error=str(exc), fingerprint=stamp)
     except OSError as exc:
-        return LoadOutcome(config=None, error=f"{model_dir}: cannot list the version folders: {exc.strerror or exc}")
+        reason = f"{model_dir}: cannot list the version folders: {exc.strerror or exc}"
+        return LoadOutcome(config=None, error=reason, fingerprint=stamp)
     selected = select_versions(config.version_policy, available)
-    outcome = LoadOutcome(config=config)
+    outcome = LoadOutcome(config=config, fingerprint=stamp)
     if not selected:
         outcome.error = (
             f"{model_dir}: version_policy {config.version_policy.model_dump()} selects no version; "

@@ -8,6 +8,7 @@ dict assignment between two requests: a request sees either the old versions or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import weakref
@@ -18,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from service.errors import LoadFailed, ModelNotFound, ModelNotReady
+from service.repository.fingerprint import Fingerprint, fingerprint
 from service.repository.loader import LoadOutcome, Prepare, load_model_dir
 from service.runtime.model import ServedModel
 from service.schema.config import ModelConfig, is_valid_model_name
@@ -84,6 +86,9 @@ class ModelRepository:
         self._loads: set[asyncio.Task[ModelEntry | None]] = set()
         """Loads in progress: each runs to its swap even when its caller goes away."""
         self._closed = False
+        self._fingerprints: dict[str, Fingerprint | None] = {}
+        """Each model directory as last read (poll mode reloads a model whose directory differs)."""
+        self._poller: asyncio.Task[None] | None = None
         self.startup_done = False
 
     def scan(self) -> list[str]:
@@ -120,6 +125,49 @@ class ModelRepository:
         finally:
             self.startup_done = True
         log.info("repository_loaded", extra={"models": len(names), "ready": self.readiness().ready})
+        if self._settings.repository_poll_s > 0 and not self._closed:
+            self._poller = asyncio.get_running_loop().create_task(self._poll_forever(), name="repository poll")
+
+    async def _poll_forever(self) -> None:
+        interval = self._settings.repository_poll_s
+        log.info("repository_polling", extra={"interval_s": interval})
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.poll()
+            except Exception:  # a defect must not end polling; the next pass tries again
+                log.exception("repository_poll_failed")
+
+    async def poll(self) -> None:
+        """One pass of poll mode (Triton's `--model-control-mode=poll`): load new model directories,
+        remove the ones gone from disk, reload those whose config.yaml or version folders changed,
+        through the same no-drop swap as an explicit load. A reload that fails (a config.yaml that does
+        not parse, say) keeps the served versions and is logged; it is tried again once the files change
+        again. A model unloaded on purpose stays unloaded until loaded on purpose."""
+        on_disk = await asyncio.to_thread(self._scan_fingerprints)
+        for name in sorted(self._entries.keys() - on_disk.keys()):
+            await self._remove(name)
+        for name, stamp in on_disk.items():
+            entry = self._entries.get(name)
+            if entry is not None and (not entry.wanted or self._fingerprints.get(name) == stamp):
+                continue
+            log.info("repository_change", extra={"model": name, "change": "new" if entry is None else "changed"})
+            with contextlib.suppress(LoadFailed, ModelNotFound):  # logged by _swap; gone again since the scan
+                await self.load(name)
+
+    def _scan_fingerprints(self) -> dict[str, Fingerprint]:
+        return {name: fingerprint(self.root / name) for name in self.scan()}
+
+    async def _remove(self, name: str) -> None:
+        """A model directory gone from disk: stop serving it (requests in flight finish) and forget it."""
+        async with self._lock(name):
+            entry = self._entries.pop(name, None)
+            self._fingerprints.pop(name, None)
+            if entry is None:
+                return
+            for model in entry.served.values():
+                model.retire()
+            log.info("model_removed", extra={"model": name})
 
     async def load(self, name: str) -> ModelEntry:
         """(Re)load a model from disk and swap it in; its old versions retire once their requests end."""
@@ -142,6 +190,7 @@ class ModelRepository:
             if unless_changed_from is not None and self._entries.get(name) is not unless_changed_from:
                 return None
             outcome = await asyncio.to_thread(load_model_dir, path, self._settings, self._prepare)
+            self._fingerprints[name] = outcome.fingerprint
             return self._swap(name, outcome)
 
     def _load_ended(self, task: asyncio.Task[ModelEntry | None]) -> None:
@@ -211,6 +260,8 @@ class ModelRepository:
 
     def close(self) -> None:
         self._closed = True
+        if self._poller is not None:
+            self._poller.cancel()
         for entry in self._entries.values():
             for model in entry.served.values():
                 model.retire()
