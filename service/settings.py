@@ -17,6 +17,7 @@ from service.schema.config import Provider
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 InlineInference = Literal["auto", "on", "off"]
+CpuArena = Literal["shrink", "keep", "off"]
 
 
 class Settings(BaseSettings):
@@ -53,6 +54,12 @@ class Settings(BaseSettings):
         default=1,
         ge=0,
         description="Cores kept free for the event loop (HTTP, JSON, image decoding) by the thread rule.",
+    )
+    cpu_arena: CpuArena = Field(
+        default="shrink",
+        description="ONNX Runtime's CPU memory arena: `shrink` = after each run, give back the arena regions "
+        "it no longer uses, so one huge request cannot keep gigabytes; `keep` = ONNX Runtime's default (the "
+        "arena keeps its peak for reuse); `off` = no arena (every tensor allocated and freed on its own).",
     )
     thread_spinning: bool = Field(
         default=False,

@@ -65,6 +65,7 @@ def load_version(model_dir: Path, version: int, config: ModelConfig, settings: S
         threads=threads,
         graph_optimization_level=config.execution.graph_optimization_level,
         spinning=settings.thread_spinning,
+        cpu_arena=settings.cpu_arena,
     )
     sessions = [create_session(path, options) for _ in range(config.execution.instances)]
     inputs, outputs = reconcile(
@@ -88,6 +89,7 @@ def load_version(model_dir: Path, version: int, config: ModelConfig, settings: S
         inputs=inputs,
         outputs=outputs,
         sessions=sessions,
+        cpu_arena=settings.cpu_arena,
     )
 
 

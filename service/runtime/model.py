@@ -31,10 +31,10 @@ from service.errors import ModelNotReady
 from service.runtime.batch_plan import batch_axis_problem, padding_for, policy_for
 from service.runtime.collector import refreeze
 from service.runtime.memory import release_freed_memory
-from service.runtime.session import LoadError, provider_short_name
+from service.runtime.session import LoadError, provider_short_name, run_options
 from service.runtime.threads import usable_cores
 from service.schema.config import CONFIG_FILE, ModelConfig, TensorSpec
-from service.settings import InlineInference
+from service.settings import CpuArena, InlineInference
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class ServedModel:
         inputs: Sequence[TensorSpec],
         outputs: Sequence[TensorSpec],
         sessions: Sequence[ort.InferenceSession],
+        cpu_arena: CpuArena = "shrink",
     ) -> None:
         self.name = name
         self.version = version
@@ -91,6 +92,7 @@ class ServedModel:
         self.provider = provider_short_name(self.providers[0])
         self.threads = sessions[0].get_session_options().intra_op_num_threads
         self._output_names = [spec.name for spec in self.outputs]
+        self._run_options = run_options(cpu_arena)
         self.padding = padding_for(config, sessions[0].get_inputs(), sessions[0].get_outputs())
         self.no_batching_reason = batch_axis_problem(self.inputs, self.outputs) or (
             "batching.max_batch_size is 0" if config.batching.max_batch_size == 0 else ""
@@ -189,10 +191,11 @@ class ServedModel:
 
     def _runner(self, session: ort.InferenceSession) -> RunBatch:
         names = self._output_names
+        options = self._run_options
 
         def run(batch: Tensors) -> Tensors:
             try:
-                return dict(zip(names, session.run(names, batch), strict=True))
+                return dict(zip(names, session.run(names, batch, options), strict=True))
             except InvalidArgument as exc:  # the values, not the server: e.g. a token id past the vocabulary
                 raise InputRejectedError(rejection_message(exc, sorted(batch))) from None
 

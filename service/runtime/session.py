@@ -16,6 +16,7 @@ import onnxruntime as ort
 
 from service.runtime.threads import ThreadPlan
 from service.schema.config import Provider
+from service.settings import CpuArena
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class SessionOptions:
     threads: ThreadPlan
     graph_optimization_level: str = "all"
     spinning: bool = False
+    cpu_arena: CpuArena = "shrink"
 
 
 def provider_short_name(ort_name: str) -> str:
@@ -71,7 +73,21 @@ def _session_options(options: SessionOptions) -> ort.SessionOptions:
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spinning else "0")
     so.add_session_config_entry("session.inter_op.allow_spinning", "1" if options.spinning else "0")
     so.log_severity_level = 3  # errors only: ORT's warnings about unused initializers are noise here
+    so.enable_cpu_mem_arena = options.cpu_arena != "off"
     return so
+
+
+def run_options(cpu_arena: CpuArena) -> ort.RunOptions | None:
+    """Options for every `session.run`, built once per version: with `shrink`, the CPU arena gives back
+    the regions a run no longer uses when it ends. Without it, the arena keeps its peak: one request at
+    a sequence length of 8,192 left the process gigabytes larger for good. Measured cost on small runs:
+    within the noise (digits-cnn, text-transformer at 16 tokens), since a run that fits the arena's first
+    region frees nothing."""
+    if cpu_arena != "shrink":
+        return None
+    options = ort.RunOptions()
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
 
 
 def create_session(model_path: Path, options: SessionOptions) -> ort.InferenceSession:

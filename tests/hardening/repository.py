@@ -205,3 +205,25 @@ def write_unbatchable(root: Path) -> None:
         [],
         root / "total" / "1" / "model.onnx",
     )
+
+
+def write_outer(root: Path, name: str = "outer") -> None:
+    """s = sum of the outer product x x^T per row: x [N, n] -> s [N], through an [N, n, n] intermediate,
+    so a request of n values makes ONNX Runtime allocate n^2 floats (n = 8,192: 256 MiB) for one run."""
+    _save(
+        [
+            helper.make_node("Unsqueeze", ["x", "last"], ["column"]),  # [N, n, 1]
+            helper.make_node("Unsqueeze", ["x", "middle"], ["row"]),  # [N, 1, n]
+            helper.make_node("MatMul", ["column", "row"], ["outer"]),  # [N, n, n]
+            helper.make_node("ReduceSum", ["outer", "square"], ["s"], keepdims=0),  # [N]
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "n"])],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, ["batch"])],
+        [
+            numpy_helper.from_array(np.array([-1], dtype=np.int64), "last"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "middle"),
+            numpy_helper.from_array(np.array([1, 2], dtype=np.int64), "square"),
+        ],
+        root / name / "1" / "model.onnx",
+    )
+    write_config(root / name, ModelConfig(execution=CPU_ONLY))
