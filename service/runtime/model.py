@@ -3,8 +3,9 @@
 Why one method: the dynamic batcher and the metrics plug in behind `ServedModel.infer`, so no route may
 call `session.run` itself. `infer` takes one request's arrays (batch axis first, text not padded to
 anything but that request's own longest sequence), queues them on the batcher of the least busy
-instance, and returns every served output for that request. Each instance (session) has its own batcher
-and its own worker thread, so one batch per instance runs at a time and the event loop never blocks;
+instance, and returns every served output for that request (a model without a batch axis, see
+`batches`, gets its arrays exactly as shaped, and runs them alone). Each instance (session) has its own
+batcher and its own worker thread, so one batch per instance runs at a time and the event loop never blocks;
 except on a server limited to one core, where batches run on the loop itself (`NNSERVE_INLINE_INFERENCE`).
 
 Lifetime: requests hold a lease (`acquire`/`release`) from lookup to answer. A hot reload swaps in a
