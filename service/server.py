@@ -77,6 +77,7 @@ def serve(app: FastAPI, settings: Settings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        root_path=settings.root_path,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
     )
     lifecycle: Lifecycle = app.state.lifecycle

@@ -148,6 +148,12 @@ class Settings(BaseSettings):
         "finish before they are cut.",
     )
     ui: bool = Field(default=True, description="Serve the playground and status page at `/`.")
+    root_path: str = Field(
+        default="",
+        pattern=r"^(/[^/\s]+)*$",
+        description="The path prefix a proxy serves the app under and strips (`/nnserve`), as uvicorn's "
+        "`--root-path`: links and the docs carry it; routes, API keys and error shapes match without it.",
+    )
 
     @field_validator("providers", mode="before")
     @classmethod
