@@ -17,7 +17,7 @@ import orjson
 from pydantic import ValidationError
 
 from service.errors import InvalidInput
-from service.protocol.limits import check_finite
+from service.protocol.limits import ascii_integer, check_finite, shown
 from service.protocol.schemas import InferInputTensor, InferRequest
 from service.protocol.tensors import Array, from_binary, from_json, to_binary, to_json
 from service.runtime.datatypes import v2_from_numpy
@@ -38,6 +38,8 @@ class DecodedRequest:
     outputs: list[OutputChoice]
 
 
+FRAMING_DIGITS = 19
+"""Inference-Header-Content-Length: a byte count, so up to a signed 64-bit integer's digits."""
 NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type", "dict_type"})
 
 
@@ -48,8 +50,7 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
         if not err["loc"] and not prefix and err["type"] in NOT_AN_OBJECT:
             return f"request body: expected a JSON object, got {_json_type(err.get('input'))}"
         loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-        value = repr(err.get("input"))
-        value = value if len(value) <= 60 else value[:57] + "..."
+        value = shown(err.get("input"), 60)
         parts.append(f"{loc or '<body>'}: {err['msg']} (got {value})")
     return "; ".join(parts)
 
@@ -63,10 +64,9 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryvie
     """(JSON part, binary part) of a request body framed by Inference-Header-Content-Length."""
     if header_length is None:
         return body, memoryview(b"")
-    try:
-        length = int(header_length)
-    except ValueError:
-        raise InvalidInput(f"Inference-Header-Content-Length: not an integer: {header_length!r}") from None
+    length = ascii_integer(header_length, FRAMING_DIGITS)
+    if length is None:
+        raise InvalidInput(f"Inference-Header-Content-Length: not a byte count in ASCII digits: {shown(header_length)}")
     if not 0 < length <= len(body):
         raise InvalidInput(
             f"Inference-Header-Content-Length: {length} is outside the body's 1..{len(body)} bytes"
