@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         description="Larger request bodies are refused with 413: at once from Content-Length, else as "
         "soon as the count passes it (also after decompression).",
     )
+    max_response_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Most tensor bytes one v2 infer answer may hold (the requested outputs' raw sizes; JSON "
+        "text runs to about three times that); a request whose answer would be larger gets 413.",
+    )
     max_instances: int = Field(
         default=1024, gt=0, description="Most instances (or uploaded files) in one :predict."
     )

@@ -54,7 +54,7 @@ async def run_infer(
         request_deadline = deadline(headers, info, _parameters_timeout_s(plain, framing))
         results = await model.infer(decoded.inputs, deadline=request_deadline)
     payload, json_length = encode_response(
-        model.name, model.version, decoded.id, results, decoded.outputs, _labels(model)
+        model.name, model.version, decoded.id, results, decoded.outputs, _labels(model), settings.max_response_bytes
     )
     return InferAnswer(payload, json_length)
 

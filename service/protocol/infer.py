@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from service.errors import InvalidInput
+from service.errors import InvalidInput, PayloadTooLarge
 from service.protocol.limits import ascii_integer, check_finite, shown
 from service.protocol.schemas import InferInputTensor, InferRequest
 from service.protocol.tensors import Array, from_binary, from_json, to_binary, to_json
@@ -159,11 +159,13 @@ def _output_choices(request: InferRequest, outputs: Sequence[TensorSpec]) -> lis
     if request.outputs is None:
         return [OutputChoice(spec.name, default_binary) for spec in outputs]
     known = {spec.name for spec in outputs}
-    choices = []
+    choices: list[OutputChoice] = []
     for i, wanted in enumerate(request.outputs):
         where = f"outputs[{i}] {wanted.name!r}"
         if wanted.name not in known:
             raise InvalidInput(f"{where}: the model has no such output; its outputs are {sorted(known)}")
+        if any(choice.name == wanted.name for choice in choices):  # each copy would be encoded again
+            raise InvalidInput(f"{where}: requested twice")
         if "shared_memory_region" in wanted.parameters:
             raise InvalidInput(f"{where}: shared memory is not supported by this server")
         binary = (
@@ -200,6 +202,28 @@ def classify(array: Array, count: int, labels: Sequence[str] | None) -> Array:
     return np.array(flat, dtype=object).reshape(order.shape)
 
 
+def _chosen_array(results: Mapping[str, Array], choice: OutputChoice, labels: Mapping[str, Sequence[str]]) -> Array:
+    array = results[choice.name]
+    return classify(array, choice.classification, labels.get(choice.name)) if choice.classification else array
+
+
+def tensor_bytes(array: Array) -> int:
+    """The array's size as binary tensor data: its bytes, or for strings their UTF-8 lengths."""
+    if array.dtype != object:
+        return int(array.nbytes)
+    return sum(len(item.encode("utf-8")) if isinstance(item, str) else len(item) for item in array.reshape(-1))
+
+
+def check_response_size(arrays: Sequence[Array], choices: Sequence[OutputChoice], limit: int) -> None:
+    total = sum(tensor_bytes(array) for array in arrays)
+    if total > limit:
+        names = sorted({choice.name for choice in choices})
+        raise PayloadTooLarge(
+            f"outputs {names}: the answer would hold {total} bytes of tensors, more than max_response_bytes "
+            f"({limit}); ask for fewer outputs or send a smaller batch"
+        )
+
+
 def encode_response(
     model_name: str,
     model_version: int,
@@ -207,14 +231,20 @@ def encode_response(
     results: Mapping[str, Array],
     choices: Sequence[OutputChoice],
     labels: Mapping[str, Sequence[str]],
+    max_tensor_bytes: int | None = None,
 ) -> tuple[bytes, int | None]:
-    """(body, JSON header length or None when the body is plain JSON)."""
+    """(body, JSON header length or None when the body is plain JSON).
+
+    `max_tensor_bytes`: the most tensor bytes (the outputs' raw sizes, as binary data would carry them)
+    one answer may hold; past it, PayloadTooLarge before anything is encoded, so a request cannot make the
+    server build an answer of any size it likes.
+    """
     tensors: list[dict[str, Any]] = []
     blobs: list[bytes] = []
-    for choice in choices:
-        array = results[choice.name]
-        if choice.classification:
-            array = classify(array, choice.classification, labels.get(choice.name))
+    arrays = [_chosen_array(results, choice, labels) for choice in choices]
+    if max_tensor_bytes is not None:
+        check_response_size(arrays, choices, max_tensor_bytes)
+    for choice, array in zip(choices, arrays, strict=True):
         datatype = v2_from_numpy(array.dtype)
         tensor: dict[str, Any] = {"name": choice.name, "datatype": datatype, "shape": list(array.shape)}
         if choice.binary:
