@@ -224,6 +224,17 @@ def check_response_size(arrays: Sequence[Array], choices: Sequence[OutputChoice]
         )
 
 
+def check_json_finite(arrays: Sequence[Array], choices: Sequence[OutputChoice]) -> None:
+    """400 for an output asked for as JSON that holds NaN or infinity: JSON has no such numbers, and a
+    silent `null` in their place reads as data (a too-short decoder mask once answered every logit null)."""
+    for array, choice in zip(arrays, choices, strict=True):
+        if not choice.binary and array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise InvalidInput(
+                f"outputs {choice.name!r}: the model answered NaN or infinity, which JSON cannot carry; check "
+                "the inputs, or request the output as binary data (parameters.binary_data: true)"
+            )
+
+
 def encode_response(
     model_name: str,
     model_version: int,
@@ -259,6 +270,8 @@ def encode_response(
         response["id"] = request_id
     response["outputs"] = tensors
     head = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
+    if b"null" in head:  # orjson writes NaN and infinity as null; a fast scan, then the exact check
+        check_json_finite(arrays, choices)
     if not blobs:
         return head, None
     return b"".join([head, *blobs]), len(head)

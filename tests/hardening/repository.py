@@ -142,3 +142,15 @@ def slow_request(steps: int) -> dict[str, object]:
             {"name": "steps", "shape": [1, 1], "datatype": "INT64", "data": [steps]},
         ]
     }
+
+
+def write_logarithm(root: Path, name: str = "logarithm") -> None:
+    """y = log(x), a tensor model: NaN for a negative input, which JSON cannot carry."""
+    _save(
+        [helper.make_node("Log", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [],
+        root / name / "1" / "model.onnx",
+    )
+    write_config(root / name, ModelConfig(batching=BatchingSettings(max_batch_size=8), execution=CPU_ONLY))
