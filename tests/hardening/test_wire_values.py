@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from . import keys
-from .payloads import INFER_DIGIT, PREDICT_DIGIT, binary_infer
+from .payloads import INFER_DIGIT, PREDICT_DIGIT, binary_infer, grey_png
 from .rawhttp import exchange
 from .server import Server
 
@@ -47,7 +47,7 @@ def test_version_segment_not_in_ascii_digits_gets_400(
 def test_multipart_top_k_not_in_ascii_digits_gets_400(server: Server, top_k: str) -> None:
     response = httpx.post(
         f"{server.url}/v1/models/digits-cnn:predict",
-        files=[("file", ("digit.png", _digit_png(), "image/png"))],
+        files=[("file", ("digit.png", grey_png(), "image/png"))],
         data={"top_k": top_k},
         timeout=10,
     )
@@ -58,23 +58,12 @@ def test_multipart_top_k_not_in_ascii_digits_gets_400(server: Server, top_k: str
 def test_multipart_top_k_in_ascii_digits_is_honoured(server: Server) -> None:
     response = httpx.post(
         f"{server.url}/v1/models/digits-cnn:predict",
-        files=[("file", ("digit.png", _digit_png(), "image/png"))],
+        files=[("file", ("digit.png", grey_png(), "image/png"))],
         data={"top_k": "2"},
         timeout=10,
     )
     assert response.status_code == 200, response.text
     assert len(response.json()["predictions"][0]["top_k"]) == 2
-
-
-def _digit_png() -> bytes:
-    from io import BytesIO
-
-    import numpy as np
-    from PIL import Image
-
-    out = BytesIO()
-    Image.fromarray(np.full((8, 8), 128, dtype=np.uint8)).save(out, format="PNG")
-    return out.getvalue()
 
 
 @pytest.mark.parametrize("framing", ["{a}_{b}", "+{n}", "{n}\u00b2"])
