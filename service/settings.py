@@ -154,6 +154,31 @@ class Settings(BaseSettings):
         "finish before they are cut.",
     )
     ui: bool = Field(default=True, description="Serve the playground and status page at `/`.")
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="Largest request head (request line and headers) `nnserve serve` reads; larger gets 431.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request head not complete this long after its first byte gets 408."
+    )
+    body_timeout_s: float = Field(
+        default=60.0, gt=0, description="A request body not complete this long after its head gets 408."
+    )
+    max_connections: int = Field(
+        default=1024,
+        gt=0,
+        description="Open connections `nnserve serve` keeps (capped below the file descriptor limit); past it a "
+        "new one closes the connection stalled longest on its request head, else the longest idle one.",
+    )
+    max_concurrency: int = Field(
+        default=2048,
+        gt=0,
+        description="Requests handled at once (streams included); past it new requests get 503 at once.",
+    )
+    keep_alive_s: int = Field(
+        default=5, gt=0, description="An idle keep-alive connection is closed after this many seconds."
+    )
     root_path: str = Field(
         default="",
         pattern=r"^(/[^/\s]+)*$",
