@@ -72,6 +72,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._head_open = True
         """Between requests and while a head arrives; False from the end of a head to the end of its body."""
         self._head_bytes = 0
+        self._completed = False
+        """Whether a request ended in the chunk being parsed."""
         self._waiting_since: float | None = None
         """When the part now arriving (head or body) started; None when no request is arriving."""
 
@@ -83,8 +85,11 @@ class GuardedHttpTools(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._waiting_since is None:
             self._waiting_since = self.loop.time()
+        head_was_open, self._completed = self._head_open, False
         super().data_received(data)
-        if self._head_open and not self.transport.is_closing():  # all of this chunk belongs to an unfinished head
+        # Counted only when the whole chunk went into one unfinished head: a chunk that also ended a
+        # request (a body's tail, pipelined requests) may hold anything, and is left to the next one.
+        if head_was_open and self._head_open and not self._completed and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > self.max_header_bytes:
                 self._refuse(431, "Request Header Fields Too Large",
@@ -96,6 +101,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._completed = True
         self._head_open = True
         self._head_bytes = 0
         self._waiting_since = None

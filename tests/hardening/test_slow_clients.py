@@ -12,11 +12,13 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import orjson
 import pytest
 from testkit import processes
 from testkit.server import PINNED_ENV
 from testkit.server import serving as serving_command
 
+from .payloads import INFER_DIGIT
 from .repository import copy_bundled
 from .server import Server
 
@@ -112,3 +114,12 @@ def test_stalled_request_body_gets_408(limited_server: Server) -> None:
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"body_timeout_s" in answer
     assert httpx.get(f"{limited_server.url}/v2/health/live", timeout=QUICK_S).status_code == 200
+
+
+def test_large_bodies_on_a_keep_alive_connection_are_not_taken_for_a_large_head(limited_server: Server) -> None:
+    """The tail of a body that arrives with the end of a request is not counted as the next request's head."""
+    body = orjson.dumps(INFER_DIGIT) + b" " * 1_000_000
+    with limited_server.client() as client:
+        for _ in range(5):
+            response = client.post("/v2/models/digits-cnn/infer", content=body)
+            assert response.status_code == 200, response.text
