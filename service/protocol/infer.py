@@ -202,33 +202,27 @@ def classify(array: Array, count: int, labels: Sequence[str] | None) -> Array:
     return np.array(flat, dtype=object).reshape(order.shape)
 
 
-def _chosen_array(results: Mapping[str, Array], choice: OutputChoice, labels: Mapping[str, Sequence[str]]) -> Array:
-    array = results[choice.name]
-    return classify(array, choice.classification, labels.get(choice.name)) if choice.classification else array
-
-
 def tensor_bytes(array: Array) -> int:
     """The array's size as binary tensor data: its bytes, or for strings their UTF-8 lengths."""
-    if array.dtype != object:
+    if array.dtype.kind != "O":
         return int(array.nbytes)
     return sum(len(item.encode("utf-8")) if isinstance(item, str) else len(item) for item in array.reshape(-1))
 
 
-def check_response_size(arrays: Sequence[Array], choices: Sequence[OutputChoice], limit: int) -> None:
-    total = sum(tensor_bytes(array) for array in arrays)
-    if total > limit:
-        names = sorted({choice.name for choice in choices})
-        raise PayloadTooLarge(
-            f"outputs {names}: the answer would hold {total} bytes of tensors, more than max_response_bytes "
-            f"({limit}); ask for fewer outputs or send a smaller batch"
-        )
+def _too_large(choices: Sequence[OutputChoice], limit: int) -> PayloadTooLarge:
+    names = sorted({choice.name for choice in choices})
+    return PayloadTooLarge(
+        f"outputs {names}: the answer would hold more than max_response_bytes ({limit}) bytes of tensors; "
+        "ask for fewer outputs or send a smaller batch"
+    )
 
 
-def check_json_finite(arrays: Sequence[Array], choices: Sequence[OutputChoice]) -> None:
+def check_json_finite(results: Mapping[str, Array], choices: Sequence[OutputChoice]) -> None:
     """400 for an output asked for as JSON that holds NaN or infinity: JSON has no such numbers, and a
     silent `null` in their place reads as data (a too-short decoder mask once answered every logit null)."""
-    for array, choice in zip(arrays, choices, strict=True):
-        if not choice.binary and array.dtype.kind == "f" and not np.isfinite(array).all():
+    for choice in choices:
+        array = results[choice.name]
+        if not choice.binary and not choice.classification and array.dtype.kind == "f" and not np.isfinite(array).all():
             raise InvalidInput(
                 f"outputs {choice.name!r}: the model answered NaN or infinity, which JSON cannot carry; check "
                 "the inputs, or request the output as binary data (parameters.binary_data: true)"
@@ -247,15 +241,20 @@ def encode_response(
     """(body, JSON header length or None when the body is plain JSON).
 
     `max_tensor_bytes`: the most tensor bytes (the outputs' raw sizes, as binary data would carry them)
-    one answer may hold; past it, PayloadTooLarge before anything is encoded, so a request cannot make the
-    server build an answer of any size it likes.
+    one answer may hold; past it, PayloadTooLarge before the output that passes it is encoded, so a
+    request cannot make the server build an answer of any size it likes.
     """
     tensors: list[dict[str, Any]] = []
     blobs: list[bytes] = []
-    arrays = [_chosen_array(results, choice, labels) for choice in choices]
-    if max_tensor_bytes is not None:
-        check_response_size(arrays, choices, max_tensor_bytes)
-    for choice, array in zip(choices, arrays, strict=True):
+    total = 0
+    for choice in choices:
+        array = results[choice.name]
+        if choice.classification:
+            array = classify(array, choice.classification, labels.get(choice.name))
+        if max_tensor_bytes is not None:
+            total += tensor_bytes(array)
+            if total > max_tensor_bytes:
+                raise _too_large(choices, max_tensor_bytes)
         datatype = v2_from_numpy(array.dtype)
         tensor: dict[str, Any] = {"name": choice.name, "datatype": datatype, "shape": list(array.shape)}
         if choice.binary:
@@ -271,7 +270,7 @@ def encode_response(
     response["outputs"] = tensors
     head = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
     if b"null" in head:  # orjson writes NaN and infinity as null; a fast scan, then the exact check
-        check_json_finite(arrays, choices)
+        check_json_finite(results, choices)
     if not blobs:
         return head, None
     return b"".join([head, *blobs]), len(head)
