@@ -7,6 +7,9 @@
 - With `NNSERVE_AUTH_INFERENCE=true`, every other path needs a key of either kind, except what probes,
   scrapers and people reading the docs need: `OPEN_PATHS` and the playground's static files.
 
+Paths are matched as routing matches them, without the app's root path (`route_path`): matching the raw
+`scope["path"]` would let `--root-path /x` turn every repository change into an open path.
+
 A key comes as `Authorization: Bearer <key>` (what the OpenAI client sends) or `X-API-Key: <key>`. It is
 compared with every configured key by `hmac.compare_digest`, all of them every time, so the answer's
 timing tells nothing about how much of a key was right. A rejected key is never echoed or logged.
@@ -20,6 +23,7 @@ from enum import Enum
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import Forbidden, ServiceError, Unauthorized, headers_for, status_for
+from service.middleware import route_path
 from service.responses import OrjsonResponse, error_response_for
 from service.settings import Settings
 
@@ -82,7 +86,7 @@ class AccessControl:
         if scope["type"] != "http" or not self.keys:
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
+        path = route_path(scope)  # what routing matches: without the root path (uvicorn --root-path)
         needed = required_role(path, self.auth_inference)
         if needed is None:
             await self.app(scope, receive, send)

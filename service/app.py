@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
         telemetry=None if settings.opentelemetry else NO_TELEMETRY,
+        redirect_slashes=False,  # Starlette's redirect echoes the Host header into Location; a slash is a 404
     )
     app.state.settings = settings
     app.state.repository = repository
@@ -193,6 +194,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = exc.detail
         if exc.status_code == 404:
             message = f"no route {request.method} {request.url.path}"
+            if request.url.path.endswith("/") and request.url.path != "/":
+                message += " (paths take no trailing slash)"
         elif exc.status_code == 405:
             message = f"method {request.method} not allowed on {request.url.path}"
         return error_response(exc.status_code, str(message), dict(exc.headers or {}))

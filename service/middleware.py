@@ -29,6 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from starlette._utils import get_route_path
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,6 +64,17 @@ class RequestInfo:
     version: str = ""
     endpoint: str = ""
     """The route's name, from a handler that serves without FastAPI's routing (which names `scope["route"]`)."""
+
+
+def route_path(scope: Scope) -> str:
+    """The path as the app's routes match it: `scope["path"]` less the `root_path` the app is mounted under.
+
+    uvicorn's `--root-path` (and any ASGI server behind a prefix-stripping proxy) puts the prefix in
+    front of `scope["path"]`, while routing strips it. Everything else that decides by path (access
+    control, the error shape, the fast path) must see exactly what routing sees, or a prefix opens a
+    gap between them; so this is Starlette's own routing function, not a copy of it.
+    """
+    return get_route_path(scope)
 
 
 def event_loop(scope: Scope) -> asyncio.AbstractEventLoop:
@@ -200,7 +212,9 @@ class RequestContextMiddleware:
             declared = int(length) if length.isdigit() else 0
             if declared > self.max_body_bytes:
                 response = error_response_for(
-                    scope["path"], 413, f"body: {declared} bytes, more than max_request_bytes ({self.max_body_bytes})"
+                    route_path(scope),
+                    413,
+                    f"body: {declared} bytes, more than max_request_bytes ({self.max_body_bytes})",
                 )
                 await response(scope, receive, send_with_id)
             else:
@@ -217,7 +231,7 @@ class RequestContextMiddleware:
             watch.stop()
             log.exception("unhandled_error", extra={"path": scope["path"]})
             if status == 0:
-                response = error_response_for(scope["path"], 500, f"internal server error (request id {rid})")
+                response = error_response_for(route_path(scope), 500, f"internal server error (request id {rid})")
                 await response(scope, receive, send_with_id)
         finally:
             watch.stop()

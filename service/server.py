@@ -11,10 +11,14 @@ On SIGTERM (or Ctrl-C):
    do-nothing handler is in place by then, because a graceful shutdown is a success, not a kill.
 
 A second signal during the delay skips the rest of the delay.
+
+Slow and oversized clients are bounded at the connection (`service.connections`): head size, head and
+body deadlines, open connections; and uvicorn's own limits on concurrency and idle keep-alive apply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import signal
@@ -24,6 +28,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from service.connections import guarded_protocol, sweep
 from service.lifecycle import Lifecycle
 from service.settings import Settings
 
@@ -48,7 +53,10 @@ class GracefulServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
     async def on_tick(self, counter: int) -> bool:
-        """Every 0.1 s on the event loop: log the drain once, and end the delay when it is over."""
+        """Every 0.1 s on the event loop: log the drain once, end the delay when it is over, and once a
+        second end requests whose head or body is overdue (`service.connections`)."""
+        if counter % 10 == 0:
+            sweep(self.server_state.connections, asyncio.get_running_loop().time())
         if self.lifecycle.draining and not self._announced:
             self._announced = True
             log.info(
@@ -77,6 +85,15 @@ def serve(app: FastAPI, settings: Settings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        root_path=settings.root_path,
+        http=guarded_protocol(
+            max_header_bytes=settings.max_header_bytes,
+            header_timeout_s=settings.header_timeout_s,
+            body_timeout_s=settings.body_timeout_s,
+            max_connections=settings.max_connections,
+        ),
+        limit_concurrency=settings.max_concurrency,
+        timeout_keep_alive=settings.keep_alive_s,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
     )
     lifecycle: Lifecycle = app.state.lifecycle

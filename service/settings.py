@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         description="Larger request bodies are refused with 413: at once from Content-Length, else as "
         "soon as the count passes it (also after decompression).",
     )
+    max_response_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Most tensor bytes one v2 infer answer may hold (the requested outputs' raw sizes; JSON "
+        "text runs to about three times that); a request whose answer would be larger gets 413.",
+    )
     max_instances: int = Field(
         default=1024, gt=0, description="Most instances (or uploaded files) in one :predict."
     )
@@ -161,6 +167,37 @@ class Settings(BaseSettings):
         "finish before they are cut.",
     )
     ui: bool = Field(default=True, description="Serve the playground and status page at `/`.")
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="Largest request head (request line and headers) `nnserve serve` reads; larger gets 431.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request head not complete this long after its first byte gets 408."
+    )
+    body_timeout_s: float = Field(
+        default=60.0, gt=0, description="A request body not complete this long after its head gets 408."
+    )
+    max_connections: int = Field(
+        default=1024,
+        gt=0,
+        description="Open connections `nnserve serve` keeps (capped below the file descriptor limit); past it a "
+        "new one closes the connection stalled longest on its request head, else the longest idle one.",
+    )
+    max_concurrency: int = Field(
+        default=2048,
+        gt=0,
+        description="Requests handled at once (streams included); past it new requests get 503 at once.",
+    )
+    keep_alive_s: int = Field(
+        default=5, gt=0, description="An idle keep-alive connection is closed after this many seconds."
+    )
+    root_path: str = Field(
+        default="",
+        pattern=r"^(/[^/\s]+)*$",
+        description="The path prefix a proxy serves the app under and strips (`/nnserve`), as uvicorn's "
+        "`--root-path`: links and the docs carry it; routes, API keys and error shapes match without it.",
+    )
 
     @field_validator("providers", mode="before")
     @classmethod

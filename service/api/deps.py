@@ -12,6 +12,7 @@ from starlette.datastructures import Headers
 
 from service.errors import InvalidInput, ServiceError
 from service.middleware import RequestInfo, request_info
+from service.protocol.limits import ascii_integer, shown
 from service.repository.registry import ModelRepository
 from service.runtime.model import ServedModel
 from service.settings import Settings
@@ -28,6 +29,9 @@ VERSION_PARAMETER: dict[str, Any] = {
     ]
 }
 """OpenAPI text for `{version}`: `served_model` reads it from the path, so one function serves both routes."""
+
+VERSION_DIGITS = 18
+"""A version folder's number fits a signed 64-bit integer (what the v2 protocol's clients send)."""
 
 
 async def get_repository(request: Request) -> ModelRepository:
@@ -54,9 +58,10 @@ def parse_version(raw: str | None) -> int | None:
     """A `{version}` path segment as a number, or None on the unversioned route."""
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise InvalidInput(f"version: expected a number, got {raw!r}")
-    return int(raw)
+    version = ascii_integer(raw, VERSION_DIGITS)
+    if version is None:
+        raise InvalidInput(f"version: expected a number of 1 to {VERSION_DIGITS} ASCII digits, got {shown(raw)}")
+    return version
 
 
 def path_version(request: Request) -> int | None:

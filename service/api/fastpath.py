@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.api.infer import FRAMING_HEADER, run_infer
 from service.batching import BatcherError
 from service.errors import ServiceError
-from service.middleware import request_info
+from service.middleware import request_info, route_path
 from service.repository.registry import ModelRepository
 from service.responses import domain_error_response
 from service.settings import Settings
@@ -39,7 +39,7 @@ class InferenceFastPath:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = INFER_PATH.fullmatch(_route_path(scope)) if scope["type"] == "http" else None
+        match = INFER_PATH.fullmatch(route_path(scope)) if scope["type"] == "http" else None
         if match is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -65,13 +65,6 @@ class InferenceFastPath:
             response_headers.append((FRAMING_HEADER.encode(), str(answer.json_length).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
         await send({"type": "http.response.body", "body": answer.body})
-
-
-def _route_path(scope: Scope) -> str:
-    """The path as the app's routes see it: without the `root_path` a proxy mounts the app under."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -16,6 +16,7 @@ from service.api.deps import deadline, lease
 from service.errors import InvalidInput
 from service.middleware import RequestInfo
 from service.protocol.infer import decode_request, encode_response, parse_json, split_body
+from service.protocol.sequences import check_sequences
 from service.repository.registry import ModelRepository
 from service.runtime.model import ServedModel
 from service.settings import Settings
@@ -51,10 +52,11 @@ async def run_infer(
         framing = headers.get(FRAMING_HEADER)
         finite = not settings.allow_non_finite and model.config.task != "tensor"
         decoded = decode_request(plain, framing, model.inputs, model.outputs, finite=finite)
+        check_sequences(model.config, decoded.inputs)
         request_deadline = deadline(headers, info, _parameters_timeout_s(plain, framing))
         results = await model.infer(decoded.inputs, deadline=request_deadline)
     payload, json_length = encode_response(
-        model.name, model.version, decoded.id, results, decoded.outputs, _labels(model)
+        model.name, model.version, decoded.id, results, decoded.outputs, _labels(model), settings.max_response_bytes
     )
     return InferAnswer(payload, json_length)
 

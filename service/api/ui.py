@@ -23,10 +23,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
-from service.api.deps import ModelDep, PipelinesDep, RepositoryDep, SettingsDep
+from service.api.body import read_body
+from service.api.deps import PipelinesDep, RepositoryDep, SettingsDep, leased_model
 from service.errors import ModelNotFound, ServiceError
 from service.metrics import Metrics
-from service.protocol.body import decompress
+from service.protocol.limits import check_text_length
 from service.protocol.predict import parse_predict_body
 from service.protocol.tensors import to_json
 from service.repository.registry import ModelRepository
@@ -86,12 +87,17 @@ def create_router(enabled: bool = True) -> APIRouter:
         return FileResponse(path)
 
     @router.post("/ui/models/{name}/preprocess")
-    async def preprocess(request: Request, model: ModelDep, pipelines: PipelinesDep, settings: SettingsDep) -> Response:
-        """`:predict` instances -> the v2 input tensors the model receives, by the model's own pipeline."""
-        pipeline = pipelines.get(model)
-        body = decompress(await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes)
-        instances, _ = parse_predict_body(body, settings.max_instances)
-        tensors = await asyncio.to_thread(pipeline.preprocess, instances)
+    async def preprocess(request: Request, name: str, pipelines: PipelinesDep, settings: SettingsDep) -> Response:
+        """`:predict` instances -> the v2 input tensors the model receives, by the model's own pipeline.
+
+        The same checks as `:predict` (Content-Type, Content-Encoding, instance count, text length), and
+        like it the body is read before the version is leased, so a stalled upload holds no version."""
+        instances, _ = parse_predict_body(await read_body(request), settings.max_instances)
+        for instance in instances:
+            check_text_length(instance.value, instance.where, settings.max_text_chars)
+        with leased_model(request, name) as model:
+            pipeline = pipelines.get(model)
+            tensors = await asyncio.to_thread(pipeline.preprocess, instances)
         inputs = [
             {
                 "name": spec.name,

@@ -7,13 +7,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from service.api import examples as ex
 from service.api.body import MULTIPART, check_media_type, read_body
 from service.api.deps import VERSION_PARAMETER, RepositoryDep, leased_model, request_deadline
 from service.api.v2 import batching_errors
-from service.errors import InvalidInput
+from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from service.protocol.limits import check_finite, check_text_length
 from service.protocol.predict import (
     ModelStatus,
@@ -60,15 +61,25 @@ async def _uploaded_instances(request: Request, limit: int) -> tuple[list[Instan
     """Files of a multipart upload (any field name) as picture instances, plus an optional `top_k` field."""
     instances: list[Instance] = []
     k = DEFAULT_TOP_K
-    async with request.form(max_files=limit, max_fields=16) as form:
-        for field, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                where = f"files[{len(instances)}] {value.filename!r}"
-                instances.append(Instance(where, await value.read()))
-            elif field == "top_k":
-                k = parse_top_k(value)
-            else:
-                raise InvalidInput(f"form field {field!r}: unknown; send image files and optionally top_k")
+    if request.headers.get("content-encoding", "identity").strip().lower() != "identity":
+        raise UnsupportedMediaType(
+            "Content-Encoding: not read on multipart uploads (image files are compressed already); "
+            "send the form uncompressed, or JSON with a compressed body"
+        )
+    try:
+        async with request.form(max_files=limit, max_fields=16) as form:
+            for field, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    where = f"files[{len(instances)}] {value.filename!r}"
+                    instances.append(Instance(where, await value.read()))
+                elif field == "top_k":
+                    k = parse_top_k(value)
+                else:
+                    raise InvalidInput(f"form field {field!r}: unknown; send image files and optionally top_k")
+    except HTTPException as exc:  # Starlette's parser refuses the file past max_files with a plain 400
+        if str(exc.detail).startswith("Too many files"):
+            raise PayloadTooLarge(f"files: more than max_instances ({limit}) in one form") from None
+        raise
     if not instances:
         raise InvalidInput("files: no file in the form; send one or more, e.g. curl -F file=@digit.png")
     check_count(instances, limit, "files")
@@ -115,18 +126,20 @@ async def predict(request: Request, name: str) -> Response:
     """
     settings: Settings = request.app.state.settings
     pipelines: Pipelines = request.app.state.pipelines
+    # The body is read and parsed before the version is leased: a client that stalls its upload must not
+    # keep a version that a hot reload retired (and its sessions) alive for as long as it likes.
+    if check_media_type(request.headers, multipart=True) == MULTIPART:
+        instances, k = await _uploaded_instances(request, settings.max_instances)
+        inline = False
+    else:
+        body = await read_body(request)
+        instances, k = parse_predict_body(body, settings.max_instances)
+        inline = len(body) < INLINE_PREPROCESS_BYTES and not any(isinstance(i.value, dict) for i in instances)
+    for instance in instances:
+        check_text_length(instance.value, instance.where, settings.max_text_chars)
+    deadline = request_deadline(request)
     with leased_model(request, name) as model:
         pipeline = pipelines.get(model)
-        if check_media_type(request.headers, multipart=True) == MULTIPART:
-            instances, k = await _uploaded_instances(request, settings.max_instances)
-            inline = False
-        else:
-            body = await read_body(request)
-            instances, k = parse_predict_body(body, settings.max_instances)
-            inline = len(body) < INLINE_PREPROCESS_BYTES and not any(isinstance(i.value, dict) for i in instances)
-        for instance in instances:
-            check_text_length(instance.value, instance.where, settings.max_text_chars)
-        deadline = request_deadline(request)
         # Decoding pictures is CPU work that releases the GIL: off the event loop, like inference.
         if inline:
             inputs = pipeline.preprocess(instances)

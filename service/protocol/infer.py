@@ -16,8 +16,8 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from service.errors import InvalidInput
-from service.protocol.limits import check_finite
+from service.errors import InvalidInput, PayloadTooLarge
+from service.protocol.limits import ascii_integer, check_finite, shown
 from service.protocol.schemas import InferInputTensor, InferRequest
 from service.protocol.tensors import Array, from_binary, from_json, to_binary, to_json
 from service.runtime.datatypes import v2_from_numpy
@@ -38,6 +38,8 @@ class DecodedRequest:
     outputs: list[OutputChoice]
 
 
+FRAMING_DIGITS = 19
+"""Inference-Header-Content-Length: a byte count, so up to a signed 64-bit integer's digits."""
 NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type", "dict_type"})
 
 
@@ -48,8 +50,7 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
         if not err["loc"] and not prefix and err["type"] in NOT_AN_OBJECT:
             return f"request body: expected a JSON object, got {_json_type(err.get('input'))}"
         loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-        value = repr(err.get("input"))
-        value = value if len(value) <= 60 else value[:57] + "..."
+        value = shown(err.get("input"), 60)
         parts.append(f"{loc or '<body>'}: {err['msg']} (got {value})")
     return "; ".join(parts)
 
@@ -63,10 +64,9 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryvie
     """(JSON part, binary part) of a request body framed by Inference-Header-Content-Length."""
     if header_length is None:
         return body, memoryview(b"")
-    try:
-        length = int(header_length)
-    except ValueError:
-        raise InvalidInput(f"Inference-Header-Content-Length: not an integer: {header_length!r}") from None
+    length = ascii_integer(header_length, FRAMING_DIGITS)
+    if length is None:
+        raise InvalidInput(f"Inference-Header-Content-Length: not a byte count in ASCII digits: {shown(header_length)}")
     if not 0 < length <= len(body):
         raise InvalidInput(
             f"Inference-Header-Content-Length: {length} is outside the body's 1..{len(body)} bytes"
@@ -159,11 +159,13 @@ def _output_choices(request: InferRequest, outputs: Sequence[TensorSpec]) -> lis
     if request.outputs is None:
         return [OutputChoice(spec.name, default_binary) for spec in outputs]
     known = {spec.name for spec in outputs}
-    choices = []
+    choices: list[OutputChoice] = []
     for i, wanted in enumerate(request.outputs):
         where = f"outputs[{i}] {wanted.name!r}"
         if wanted.name not in known:
             raise InvalidInput(f"{where}: the model has no such output; its outputs are {sorted(known)}")
+        if any(choice.name == wanted.name for choice in choices):  # each copy would be encoded again
+            raise InvalidInput(f"{where}: requested twice")
         if "shared_memory_region" in wanted.parameters:
             raise InvalidInput(f"{where}: shared memory is not supported by this server")
         binary = (
@@ -200,6 +202,33 @@ def classify(array: Array, count: int, labels: Sequence[str] | None) -> Array:
     return np.array(flat, dtype=object).reshape(order.shape)
 
 
+def tensor_bytes(array: Array) -> int:
+    """The array's size as binary tensor data: its bytes, or for strings their UTF-8 lengths."""
+    if array.dtype.kind != "O":
+        return int(array.nbytes)
+    return sum(len(item.encode("utf-8")) if isinstance(item, str) else len(item) for item in array.reshape(-1))
+
+
+def _too_large(choices: Sequence[OutputChoice], limit: int) -> PayloadTooLarge:
+    names = sorted({choice.name for choice in choices})
+    return PayloadTooLarge(
+        f"outputs {names}: the answer would hold more than max_response_bytes ({limit}) bytes of tensors; "
+        "ask for fewer outputs or send a smaller batch"
+    )
+
+
+def check_json_finite(results: Mapping[str, Array], choices: Sequence[OutputChoice]) -> None:
+    """400 for an output asked for as JSON that holds NaN or infinity: JSON has no such numbers, and a
+    silent `null` in their place reads as data (a too-short decoder mask once answered every logit null)."""
+    for choice in choices:
+        array = results[choice.name]
+        if not choice.binary and not choice.classification and array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise InvalidInput(
+                f"outputs {choice.name!r}: the model answered NaN or infinity, which JSON cannot carry; check "
+                "the inputs, or request the output as binary data (parameters.binary_data: true)"
+            )
+
+
 def encode_response(
     model_name: str,
     model_version: int,
@@ -207,14 +236,25 @@ def encode_response(
     results: Mapping[str, Array],
     choices: Sequence[OutputChoice],
     labels: Mapping[str, Sequence[str]],
+    max_tensor_bytes: int | None = None,
 ) -> tuple[bytes, int | None]:
-    """(body, JSON header length or None when the body is plain JSON)."""
+    """(body, JSON header length or None when the body is plain JSON).
+
+    `max_tensor_bytes`: the most tensor bytes (the outputs' raw sizes, as binary data would carry them)
+    one answer may hold; past it, PayloadTooLarge before the output that passes it is encoded, so a
+    request cannot make the server build an answer of any size it likes.
+    """
     tensors: list[dict[str, Any]] = []
     blobs: list[bytes] = []
+    total = 0
     for choice in choices:
         array = results[choice.name]
         if choice.classification:
             array = classify(array, choice.classification, labels.get(choice.name))
+        if max_tensor_bytes is not None:
+            total += tensor_bytes(array)
+            if total > max_tensor_bytes:
+                raise _too_large(choices, max_tensor_bytes)
         datatype = v2_from_numpy(array.dtype)
         tensor: dict[str, Any] = {"name": choice.name, "datatype": datatype, "shape": list(array.shape)}
         if choice.binary:
@@ -229,6 +269,8 @@ def encode_response(
         response["id"] = request_id
     response["outputs"] = tensors
     head = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
+    if b"null" in head:  # orjson writes NaN and infinity as null; a fast scan, then the exact check
+        check_json_finite(results, choices)
     if not blobs:
         return head, None
     return b"".join([head, *blobs]), len(head)

@@ -7,6 +7,7 @@ data and would answer with NaN scores, which JSON cannot even carry (they become
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,31 @@ from numpy.typing import NDArray
 from service.errors import InvalidInput, PayloadTooLarge
 
 NON_FINITE_HINT = "this model takes finite numbers (NNSERVE_ALLOW_NON_FINITE=true lets them through)"
+
+
+def ascii_integer(raw: str, max_digits: int) -> int | None:
+    """`raw` as an integer when it is 1 to `max_digits` ASCII digits, else None.
+
+    Python's `int()` and `str.isdigit()` are too lenient for wire values: `int("25_8")` is 258, `int(" 7 ")`
+    is 7, `int("\u0661")` (an Arabic-Indic one) is 1, `"\u00b2".isdigit()` holds but `int("\u00b2")` raises,
+    and past 4,300 digits `int()` raises too. Each of those became a wrong answer or a 500.
+    """
+    if not 0 < len(raw) <= max_digits or not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)
+
+
+_VALUES = reprlib.Repr()
+_VALUES.maxlevel, _VALUES.maxstring, _VALUES.maxother = 4, 50, 50
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """`repr` of a client's value for an error message: nesting and length bounded, cut to `limit` characters.
+
+    JSON may nest 1,023 levels (orjson's limit), past the recursion limit of a plain `repr`.
+    """
+    text = _VALUES.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_text_length(text: object, where: str, limit: int) -> None:

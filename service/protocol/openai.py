@@ -18,6 +18,7 @@ from service.errors import InvalidInput
 from service.generation import FinishReason, GenerationResult, InvalidGenerationParameter, SamplingParams
 from service.generation.params import MAX_SEED
 from service.protocol.infer import parse_json
+from service.protocol.limits import shown
 
 MAX_CHOICES = 16
 """Prompts times `n`: one request may not take the whole decode batch."""
@@ -80,9 +81,9 @@ def _problem(exc: ValidationError) -> InvalidInput:
     if error["type"] == "extra_forbidden":
         return InvalidGenerationParameter(param, "unrecognized request argument")
     if param in UNION_TYPES:
-        return InvalidGenerationParameter(param, f"must be {UNION_TYPES[param]}, got {error['input']!r}")
+        return InvalidGenerationParameter(param, f"must be {UNION_TYPES[param]}, got {shown(error['input'], 60)}")
     where = f"{'.'.join(inner)}: " if inner else ""
-    return InvalidGenerationParameter(param, f"{where}{error['msg']} (got {error['input']!r})")
+    return InvalidGenerationParameter(param, f"{where}{error['msg']} (got {shown(error['input'], 60)})")
 
 
 def _unsupported(request: CompletionRequest) -> None:

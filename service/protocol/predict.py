@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.errors import InvalidInput, PayloadTooLarge
 from service.protocol.infer import describe_validation_error, parse_json
+from service.protocol.limits import ascii_integer, shown
 from service.tasks.classification import DEFAULT_TOP_K
 from service.tasks.pipelines import Instance
 
@@ -84,7 +85,14 @@ def parse_predict_body(body: bytes, limit: int) -> tuple[list[Instance], int]:
     return instances, request.parameters.top_k
 
 
+TOP_K_DIGITS = 9
+
+
 def parse_top_k(raw: str) -> int:
-    if not raw.strip().isdigit() or int(raw) < 1:
-        raise InvalidInput(f"top_k: expected a positive integer, got {raw!r}")
-    return int(raw)
+    """A multipart `top_k` field: ASCII digits only (see `ascii_integer`)."""
+    k = ascii_integer(raw.strip(), TOP_K_DIGITS)
+    if k is None or k < 1:
+        raise InvalidInput(
+            f"top_k: expected a positive integer of at most {TOP_K_DIGITS} ASCII digits, got {shown(raw)}"
+        )
+    return k

@@ -58,3 +58,15 @@ def binary_infer(values: bytes, name: str = "pixels", shape: list[int] | None = 
         }
     )
     return head + values, str(len(head))
+
+
+def grey_png(side: int = 8) -> bytes:
+    """A valid grey PNG of `side` x `side` pixels."""
+    from io import BytesIO
+
+    import numpy as np
+    from PIL import Image
+
+    out = BytesIO()
+    Image.fromarray(np.full((side, side), 128, dtype=np.uint8)).save(out, format="PNG")
+    return out.getvalue()

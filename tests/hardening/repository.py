@@ -227,3 +227,13 @@ def write_outer(root: Path, name: str = "outer") -> None:
         root / name / "1" / "model.onnx",
     )
     write_config(root / name, ModelConfig(execution=CPU_ONLY))
+def write_logarithm(root: Path, name: str = "logarithm") -> None:
+    """y = log(x), a tensor model: NaN for a negative input, which JSON cannot carry."""
+    _save(
+        [helper.make_node("Log", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [],
+        root / name / "1" / "model.onnx",
+    )
+    write_config(root / name, ModelConfig(batching=BatchingSettings(max_batch_size=8), execution=CPU_ONLY))

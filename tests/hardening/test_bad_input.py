@@ -3,7 +3,9 @@ server answers a normal request right after (Triton's L0_input_validation and L0
 
 from __future__ import annotations
 
+import gzip
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,7 @@ from .payloads import (
     INFER_DIGIT,
     PREDICT_DIGIT,
     binary_infer,
+    grey_png,
     gzip_bomb,
     infer_pixels,
     png_bomb_b64,
@@ -85,6 +88,14 @@ CASES = [
          json={"text_input": "O", "max_tokens": 100_000}),
     Case("openai-max-tokens-over-limit", COMPLETIONS, 400, ("max_tokens",),
          json={"model": "tiny-gpt", "prompt": "O", "max_tokens": 100_000}),
+    Case("too-many-files", PREDICT, 413, ("files", "max_instances"),
+         files=[("file", ("digit.png", grey_png(), "image/png"))] * 1025),
+    Case("compressed-multipart", PREDICT, 415, ("Content-Encoding", "multipart"),
+         files=[("file", ("digit.png", grey_png(), "image/png"))], headers={"Content-Encoding": "gzip"}),
+    Case("text-1mb-preprocess", "/ui/models/text-lstm/preprocess", 413, ("instances[0]", "max_text_chars"),
+         json={"instances": [MEGABYTE_TEXT]}),
+    Case("xml-to-preprocess", "/ui/models/digits-cnn/preprocess", 415, ("Content-Type", "application/xml"),
+         content=b"<instances/>", headers={"Content-Type": "application/xml"}),
     # v2 tensors
     Case("wrong-datatype", INFER, 400, ("inputs[0] 'pixels'", "datatype", "INT64"),
          json=infer_pixels([0] * 64, datatype="INT64")),
@@ -156,6 +167,10 @@ CASES = [
          headers={"Content-Type": "text/csv"}),
     Case("unsupported-encoding", INFER, 415, ("Content-Encoding", "br"), content=b"xx",
          headers={"Content-Encoding": "br"}),
+    Case("gzip-trailing-garbage", INFER, 400, ("Content-Encoding", "trailing"),
+         content=gzip.compress(orjson.dumps(INFER_DIGIT)) + b"garbage", headers={"Content-Encoding": "gzip"}),
+    Case("deflate-trailing-data", INFER, 400, ("Content-Encoding", "trailing"),
+         content=zlib.compress(orjson.dumps(INFER_DIGIT)) * 2, headers={"Content-Encoding": "deflate"}),
     Case("corrupt-gzip", INFER, 400, ("Content-Encoding", "gzip"), content=b"xx", headers={"Content-Encoding": "gzip"}),
     Case("bad-timeout-header", PREDICT, 400, ("X-Request-Timeout-Ms",), json=PREDICT_DIGIT,
          headers={"X-Request-Timeout-Ms": "soon"}),
@@ -234,3 +249,11 @@ def test_30mb_body_on_a_route_that_reads_no_body_is_refused(server: Server, clie
     response = exchange(server.port, "POST", "/v2/repository/index", headers, _spaces(THIRTY_MB))
     assert response.status == 413, response.body
     _assert_still_serving(client)
+
+
+def test_multi_member_gzip_body_is_read_whole(client: httpx.Client) -> None:
+    """`cat a.gz b.gz`: RFC 1952 reads it as one stream; only the first member was read."""
+    raw = orjson.dumps(INFER_DIGIT)
+    body = gzip.compress(raw[:40]) + gzip.compress(raw[40:])
+    response = client.post(INFER, content=body, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 200, response.text

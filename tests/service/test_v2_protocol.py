@@ -213,7 +213,7 @@ def test_infer_gzip_request_body_is_decompressed(server: Server) -> None:
         (10_000, b"", None, "runs past"),
         (100, b"", None, "needs 256 bytes, binary_data_size is 100"),
         (None, b"\x00\x00", None, "belong to no input"),
-        (None, b"", "abc", "not an integer"),
+        (None, b"", "abc", "ASCII digits"),
         (None, b"", "999999", "outside the body"),
     ],
 )
