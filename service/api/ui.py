@@ -23,7 +23,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
-from service.api.deps import ModelDep, PipelinesDep, RepositoryDep, SettingsDep
+from service.api.deps import ModelDep, PipelinesDep, RepositoryDep, SettingsDep, request_deadline
+from service.api.pictures import picture_budget
 from service.errors import ModelNotFound, ServiceError
 from service.metrics import Metrics
 from service.protocol.body import decompress
@@ -32,6 +33,7 @@ from service.protocol.tensors import to_json
 from service.repository.registry import ModelRepository
 from service.responses import OrjsonResponse
 from service.schema.config import CARD_FILE, CURVES_FILE, METRICS_FILE
+from service.tasks.pipelines import preprocess_in_thread
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 HISTORY_S = 120.0
@@ -91,7 +93,8 @@ def create_router(enabled: bool = True) -> APIRouter:
         pipeline = pipelines.get(model)
         body = decompress(await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes)
         instances, _ = parse_predict_body(body, settings.max_instances)
-        tensors = await asyncio.to_thread(pipeline.preprocess, instances)
+        budget = picture_budget(request, model, request_deadline(request))
+        tensors = await preprocess_in_thread(pipeline, instances, budget)
         inputs = [
             {
                 "name": spec.name,
