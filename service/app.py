@@ -78,10 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics.track_in_flight(lambda: lifecycle.in_flight)
     statistics = Statistics()
     default_timeout_s = settings.request_timeout_ms / 1000 or None
+    generation_engines = GenerationEngines()
 
     def prepare(model: ServedModel) -> None:
         """Runs for each new version before it serves (in the loading thread)."""
         pipelines.prepare(model)
+        generation_engines.prepare(model)
         version = str(model.version)
         model.configure_batching(
             default_timeout_s=default_timeout_s,
@@ -91,7 +93,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     repository = ModelRepository(settings, prepare=prepare)
-    generation_engines = GenerationEngines()
 
     async def load_then_freeze() -> None:
         await repository.load_all()

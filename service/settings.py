@@ -117,6 +117,12 @@ class Settings(BaseSettings):
         description="Largest picture in pixels, read from its header before decoding (413); a model's "
         "`image.max_pixels` may lower it.",
     )
+    max_request_pixels: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Most pixels of all the pictures of one request together (413), counted from each "
+        "picture's header before it is decoded.",
+    )
     allow_non_finite: bool = Field(
         default=False,
         description="Let NaN and infinity through to task models; by default they get 400 "

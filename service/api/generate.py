@@ -17,8 +17,9 @@ from starlette.responses import Response
 
 from service.api import examples as ex
 from service.api.body import read_body
-from service.api.deps import VERSION_PARAMETER, path_version
+from service.api.deps import VERSION_PARAMETER, path_version, request_deadline
 from service.api.sse import EventStreamResponse, sse_data
+from service.batching.errors import BatcherError
 from service.errors import InvalidInput, ServiceError, message_for
 from service.generation import GenerationStream, InvalidGenerationParameter
 from service.generation.registry import GenerationEngines, GenerationLease
@@ -132,10 +133,11 @@ async def generate(name: str, request: Request) -> Response:
     level or in `parameters`; `details` tells why generation ended, token counts and timings.
     """
     generation = await _parse(request, streaming=False)
+    deadline = request_deadline(request)
     held = lease(request, name, path_version(request))
     try:
         with wire_errors():
-            result = await held.engine.generate(generation.text_input, generation.params)
+            result = await held.engine.generate(generation.text_input, generation.params, deadline=deadline)
     finally:
         held.release()
     return OrjsonResponse(generate_response(held.model.name, held.model.version, generation, result))
@@ -154,10 +156,11 @@ async def generate_stream(name: str, request: Request) -> Response:
     they are the whole text), then a last event with `"done": true` and `details`. No `[DONE]` line.
     """
     generation = await _parse(request, streaming=True)
+    deadline = request_deadline(request)
     held = lease(request, name, path_version(request))
     try:
         with wire_errors():
-            stream = held.engine.submit(generation.text_input, generation.params)
+            stream = held.engine.submit(generation.text_input, generation.params, deadline=deadline)
     except BaseException:
         held.release()
         raise
@@ -175,7 +178,7 @@ async def _events(stream: GenerationStream, events: StreamEvents) -> AsyncGenera
     try:
         async for delta in stream:
             yield sse_data(events.delta(delta))
-    except ServiceError as exc:
+    except (ServiceError, BatcherError) as exc:  # a passed deadline is the batcher's error
         yield sse_data({"error": message_for(exc)})
         return
     assert stream.result is not None, "a stream that ended without error has a result"

@@ -18,7 +18,8 @@ from starlette.responses import Response
 
 from service.api import examples as ex
 from service.api.body import read_body
-from service.api.generate import lease
+from service.api.deps import request_deadline
+from service.api.generate import engines, lease
 from service.api.sse import EventStreamResponse, sse_data
 from service.batching.errors import BatcherError
 from service.errors import ModelNotFound, ServiceError, headers_for, message_for, status_for
@@ -121,41 +122,42 @@ async def completions(request: Request) -> Response:
         completion = parse_completion_request(await read_body(request))
         for prompt in dict.fromkeys(prompt for prompt, _ in completion.choices):
             check_text_length(prompt, "prompt", settings.max_text_chars)
+        deadline = request_deadline(request)
         held = lease(request, completion.model, None)
     except ServiceError as exc:
         return openai_error(exc)
+    streaming = False
     try:
-        streams = _submit(held.engine, completion)
-    except DOMAIN_ERRORS as exc:
-        held.release()
-        return openai_error(exc)
-    objects = Completions(completion.model)
-    if completion.stream:
+        streams = _submit(held.engine, completion, deadline)
+        objects = Completions(completion.model)
+        if completion.stream:
 
-        def close() -> None:
-            for stream in streams:
-                if stream.result is None:
-                    stream.cancel()
-            held.release()
+            def close() -> None:
+                for stream in streams:
+                    if stream.result is None:
+                        stream.cancel()
+                held.release()
 
-        return EventStreamResponse(_chunks(completion, streams, objects), close)
-    try:
+            response = EventStreamResponse(_chunks(completion, streams, objects), close)
+            streaming = True  # from here the response's close releases the lease
+            return response
         results = await _collect(streams)
-    except ServiceError as exc:
+    except DOMAIN_ERRORS as exc:
         return openai_error(exc)
     finally:
-        held.release()
+        if not streaming:
+            held.release()  # on any exit: an answer, a domain error, a cancelled or failed request
     prefixes = [prompt if completion.echo else "" for prompt, _ in completion.choices]
     texts = [prefix + result.text for prefix, result in zip(prefixes, results, strict=True)]
     return OrjsonResponse(objects.response(texts, results))
 
 
-def _submit(engine: GenerationEngine, completion: Completion) -> list[GenerationStream]:
+def _submit(engine: GenerationEngine, completion: Completion, deadline: float | None) -> list[GenerationStream]:
     """One sequence per choice; if one is refused, the ones already queued are cancelled."""
     streams: list[GenerationStream] = []
     try:
         for prompt, params in completion.choices:
-            streams.append(engine.submit(prompt, params))
+            streams.append(engine.submit(prompt, params, deadline=deadline))
     except BaseException:
         for stream in streams:
             stream.cancel()
@@ -189,7 +191,7 @@ async def _chunks(
                     yield sse_data(objects.chunk(index, delta, with_usage=usage))
                 elif result is not None:
                     yield sse_data(objects.chunk(index, "", result.finish_reason, with_usage=usage))
-    except ServiceError as exc:
+    except DOMAIN_ERRORS as exc:
         yield sse_data(error_body(status_for(exc), message_for(exc)))
         return
     if usage:
@@ -234,9 +236,9 @@ MODEL_LIST = {
 async def models(request: Request) -> Response:
     """The models that generate text, in OpenAI's list format (`created`: when the served version was made)."""
     repository: ModelRepository = request.app.state.repository
+    registry = engines(request)
     listed = []
     for entry in repository.entries():
         if entry.served and entry.config is not None and entry.config.generation is not None:
-            latest = entry.served[max(entry.served)]
-            listed.append((entry.name, int(latest.directory.stat().st_mtime)))
+            listed.append((entry.name, registry.created(entry.served[max(entry.served)])))
     return OrjsonResponse(model_list(listed))

@@ -54,8 +54,9 @@ class EventStreamResponse(StreamingResponse):
         finally:
             for task in (sending, watching):
                 task.cancel()
-            await asyncio.gather(sending, watching, return_exceptions=True)
+            # Before any await: a second cancellation arriving during the wait below must not skip it.
             self._on_close()
+            await asyncio.gather(sending, watching, return_exceptions=True)
         if not sending.cancelled() and (error := sending.exception()) is not None:
             raise error
 

@@ -24,7 +24,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
 from service.api.body import read_body
-from service.api.deps import PipelinesDep, RepositoryDep, SettingsDep, leased_model
+from service.api.deps import PipelinesDep, RepositoryDep, SettingsDep, leased_model, request_deadline
+from service.api.pictures import picture_budget
 from service.errors import ModelNotFound, ServiceError
 from service.metrics import Metrics
 from service.protocol.limits import check_text_length
@@ -33,6 +34,7 @@ from service.protocol.tensors import to_json
 from service.repository.registry import ModelRepository
 from service.responses import OrjsonResponse
 from service.schema.config import CARD_FILE, CURVES_FILE, METRICS_FILE
+from service.tasks.pipelines import preprocess_in_thread
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 HISTORY_S = 120.0
@@ -90,14 +92,15 @@ def create_router(enabled: bool = True) -> APIRouter:
     async def preprocess(request: Request, name: str, pipelines: PipelinesDep, settings: SettingsDep) -> Response:
         """`:predict` instances -> the v2 input tensors the model receives, by the model's own pipeline.
 
-        The same checks as `:predict` (Content-Type, Content-Encoding, instance count, text length), and
-        like it the body is read before the version is leased, so a stalled upload holds no version."""
+        The same checks as `:predict` (Content-Type, Content-Encoding, instance count, text length, picture
+        budget), and like it the body is read before the version is leased, so a stalled upload holds no version."""
         instances, _ = parse_predict_body(await read_body(request), settings.max_instances)
         for instance in instances:
             check_text_length(instance.value, instance.where, settings.max_text_chars)
+        deadline = request_deadline(request)
         with leased_model(request, name) as model:
             pipeline = pipelines.get(model)
-            tensors = await asyncio.to_thread(pipeline.preprocess, instances)
+            tensors = await preprocess_in_thread(pipeline, instances, picture_budget(request, model, deadline))
         inputs = [
             {
                 "name": spec.name,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,6 +12,7 @@ from starlette.responses import Response
 from service.api import examples as ex
 from service.api.body import MULTIPART, check_media_type, read_body
 from service.api.deps import VERSION_PARAMETER, RepositoryDep, leased_model, request_deadline
+from service.api.pictures import picture_budget
 from service.api.v2 import batching_errors
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from service.protocol.limits import check_finite, check_text_length
@@ -27,7 +27,7 @@ from service.protocol.predict import (
 from service.responses import OrjsonResponse
 from service.settings import Settings
 from service.tasks.classification import DEFAULT_TOP_K
-from service.tasks.pipelines import Instance, Pipelines
+from service.tasks.pipelines import Instance, Pipelines, preprocess_in_thread
 
 router = APIRouter(tags=["Task endpoints (v1)"])
 predict_router = APIRouter(tags=["Task endpoints (v1)"])
@@ -144,7 +144,7 @@ async def predict(request: Request, name: str) -> Response:
         if inline:
             inputs = pipeline.preprocess(instances)
         else:
-            inputs = await asyncio.to_thread(pipeline.preprocess, instances)
+            inputs = await preprocess_in_thread(pipeline, instances, picture_budget(request, model, deadline))
         if not settings.allow_non_finite:
             check_finite(inputs, [i.where for i in instances])
         outputs = await model.infer(inputs, deadline=deadline)

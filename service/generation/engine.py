@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.batching.errors import QueueFullError
+from service.batching.errors import DeadlineExceededError, QueueFullError
 from service.errors import InferenceFailed, ModelNotReady, ServiceError
 from service.generation.cache import KVCache
 from service.generation.errors import InvalidGenerationParameter
@@ -55,6 +55,11 @@ class _Sequence:
     stopper: StopMatcher
     stream: GenerationStream
     submitted: float
+    deadline: float | None = None
+    """time.monotonic() after which the sequence, if still waiting, fails with DeadlineExceededError."""
+    queued_at: float = 0.0
+    """time.monotonic() at submission (the deadline's clock)."""
+    expiry: asyncio.TimerHandle | None = None
     length: int = 0
     """Tokens in the cache; the position of the next token fed."""
     last_token: int = -1
@@ -86,6 +91,7 @@ class GenerationEngine:
         max_batch_size: int = 16,
         max_queue_size: int = 256,
         queue_delay_s: float = 0.0,
+        default_timeout_s: float | None = None,
         observer: GenerationObserver | None = None,
     ) -> None:
         self.settings = settings
@@ -96,6 +102,8 @@ class GenerationEngine:
         self._max_queue = max_queue_size
         self._queue_delay_s = queue_delay_s
         """How long an idle engine waits after the first request, so a burst shares one prefill."""
+        self._default_timeout_s = default_timeout_s
+        """A waiting sequence's deadline when its request sets none (the batcher's default_timeout_s)."""
         self._observer = observer
         layers = range(settings.n_layers)
         self._past_names = [
@@ -118,19 +126,28 @@ class GenerationEngine:
 
     @classmethod
     def for_model(
-        cls, config: ModelConfig, version_dir: Path, run: Run, observer: GenerationObserver | None = None
+        cls,
+        config: ModelConfig,
+        version_dir: Path,
+        run: Run,
+        observer: GenerationObserver | None = None,
+        *,
+        tokenizer: TextTokenizer | None = None,
+        default_timeout_s: float | None = None,
     ) -> GenerationEngine:
-        """An engine configured from a model's config.yaml (generation and batching sections)."""
+        """An engine configured from a model's config.yaml (generation and batching sections); `tokenizer`
+        when it was loaded already (at version load), `default_timeout_s` as the version's batch policy has it."""
         if config.generation is None:
             raise ValueError(f"model {config.name!r} has no generation section; its task is {config.task!r}")
         settings = config.generation
         return cls(
             settings,
-            TextTokenizer.from_file(version_dir / settings.tokenizer),
+            tokenizer or TextTokenizer.from_file(version_dir / settings.tokenizer),
             run,
             max_batch_size=config.batching.max_batch_size,
             max_queue_size=config.batching.max_queue_size,
             queue_delay_s=config.batching.max_queue_delay_ms / 1000,
+            default_timeout_s=default_timeout_s,
             observer=observer,
         )
 
@@ -142,9 +159,13 @@ class GenerationEngine:
     def waiting(self) -> int:
         return len(self._waiting)
 
-    def submit(self, prompt: str, params: SamplingParams) -> GenerationStream:
+    def submit(self, prompt: str, params: SamplingParams, *, deadline: float | None = None) -> GenerationStream:
         """Validate and enqueue a request. Raises InvalidGenerationParameter (naming the field),
-        QueueFullError, or ModelNotReady once the engine is closed."""
+        QueueFullError, DeadlineExceededError, or ModelNotReady once the engine is closed.
+
+        `deadline` is a `time.monotonic()` time (None: the engine's default timeout, if any), as the
+        batcher has it: a sequence still waiting for a place in the decode batch then fails with
+        DeadlineExceededError, unrun; one already decoding runs to its end."""
         if self._closed:
             raise ModelNotReady("the generation engine is shut down (model unloaded)")
         check_params(params)
@@ -154,6 +175,11 @@ class GenerationEngine:
         max_tokens = resolve_max_tokens(params, len(prompt_ids), self.settings)
         if len(self._waiting) >= self._max_queue:
             raise QueueFullError(len(self._waiting), QUEUE_FULL_RETRY_AFTER_S)
+        now = time.monotonic()
+        if deadline is None and self._default_timeout_s is not None:
+            deadline = now + self._default_timeout_s
+        if deadline is not None and deadline <= now:
+            raise DeadlineExceededError(0.0)
         sequence = _Sequence(
             prompt_ids=prompt_ids,
             params=params,
@@ -163,16 +189,23 @@ class GenerationEngine:
             stopper=StopMatcher(params.stop),
             stream=GenerationStream(on_cancel=self._poke),
             submitted=time.perf_counter(),
+            deadline=deadline,
+            queued_at=now,
         )
+        if deadline is not None:
+            # A timer, as the batcher's: a waiting sequence fails on time even while a long step runs.
+            sequence.expiry = asyncio.get_running_loop().call_later(deadline - now, self._expire, sequence)
         self._waiting.append(sequence)
         self.statistics.requests += 1
         self._ensure_scheduler()
         self._wakeup.set()
         return sequence.stream
 
-    async def generate(self, prompt: str, params: SamplingParams) -> GenerationResult:
+    async def generate(
+        self, prompt: str, params: SamplingParams, *, deadline: float | None = None
+    ) -> GenerationResult:
         """Submit and wait for the whole text; cancelling the caller cancels the sequence."""
-        stream = self.submit(prompt, params)
+        stream = self.submit(prompt, params, deadline=deadline)
         try:
             return await stream.collect()
         except asyncio.CancelledError:
@@ -186,8 +219,35 @@ class GenerationEngine:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for sequence in self._waiting:
+            self._stop_timer(sequence)
         self._fail(list(self._waiting) + self._active, ModelNotReady("the generation engine was shut down"))
         self._waiting.clear()
+
+    def _expire(self, sequence: _Sequence) -> None:
+        """The deadline passed: a sequence still waiting fails with DeadlineExceededError, unrun."""
+        sequence.expiry = None
+        if sequence.finished or sequence not in self._waiting:
+            return
+        self._waiting.remove(sequence)
+        sequence.finished = True
+        sequence.stream.fail(DeadlineExceededError(time.monotonic() - sequence.queued_at))
+
+    def _admit(self, sequence: _Sequence) -> bool:
+        """Leave the queue for the decode batch; False (and failed) when its deadline has passed."""
+        self._stop_timer(sequence)
+        now = time.monotonic()
+        if sequence.deadline is not None and sequence.deadline <= now:
+            sequence.finished = True
+            sequence.stream.fail(DeadlineExceededError(now - sequence.queued_at))
+            return False
+        return True
+
+    @staticmethod
+    def _stop_timer(sequence: _Sequence) -> None:
+        if sequence.expiry is not None:
+            sequence.expiry.cancel()
+            sequence.expiry = None
 
     def _poke(self) -> None:
         """Wake an idle scheduler (a waiting request was cancelled)."""
@@ -211,6 +271,7 @@ class GenerationEngine:
         """One step boundary: drop cancelled, admit and prefill, then one decode step for all."""
         for sequence in [s for s in self._waiting if s.cancelled]:
             self._waiting.remove(sequence)
+            self._stop_timer(sequence)
             self._finish(sequence, "cancelled")
         if any(s.cancelled for s in self._active):
             for sequence in self._active:
@@ -219,7 +280,8 @@ class GenerationEngine:
             self._retire_finished()
         joiners: list[_Sequence] = []
         while self._waiting and len(self._active) + len(joiners) < self._capacity:
-            joiners.append(self._waiting.popleft())
+            if self._admit(sequence := self._waiting.popleft()):
+                joiners.append(sequence)
         try:
             if joiners:
                 await self._prefill(joiners)

@@ -19,7 +19,8 @@ class SamplingParams:
     max_tokens: int | None = None
     """None = the model's `generation.default_max_tokens` (shortened to fit the context)."""
     temperature: float = 1.0
-    """0 = greedy (argmax); otherwise logits are divided by it before sampling."""
+    """0 = greedy (argmax); otherwise logits are divided by it before sampling. A temperature so small
+    that the division overflows (e.g. 5e-324) is greedy too: sampling's limit as it goes to 0."""
     top_k: int = 0
     """Keep only the k most likely tokens; 0 = no limit."""
     top_p: float = 1.0
@@ -46,8 +47,7 @@ def check_params(params: SamplingParams) -> None:
         raise InvalidGenerationParameter("top_k", f"must be an integer >= 0 (0 = off), got {params.top_k!r}")
     if not _is_number(params.top_p) or not 0 < params.top_p <= 1:
         raise InvalidGenerationParameter("top_p", f"must be in (0, 1], got {params.top_p!r}")
-    if params.seed is not None and (not _is_int(params.seed) or not 0 <= params.seed <= MAX_SEED):
-        raise InvalidGenerationParameter("seed", f"must be an integer in [0, 2^63-1], got {params.seed!r}")
+    check_seed(params.seed)
     if len(params.stop) > MAX_STOP_STRINGS:
         raise InvalidGenerationParameter(
             "stop", f"takes at most {MAX_STOP_STRINGS} strings, got {len(params.stop)}"
@@ -55,6 +55,13 @@ def check_params(params: SamplingParams) -> None:
     for text in params.stop:
         if not isinstance(text, str) or not text:
             raise InvalidGenerationParameter("stop", f"entries must be non-empty strings, got {text!r}")
+
+
+def check_seed(seed: object) -> None:
+    """The one seed rule of every route (generate extension and OpenAI completions): None or an
+    integer in [0, 2^63-1]; anything else is refused, never wrapped into range."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+        raise InvalidGenerationParameter("seed", f"must be an integer in [0, 2^63-1], got {seed!r}")
 
 
 def resolve_max_tokens(params: SamplingParams, prompt_tokens: int, settings: GenerationSettings) -> int:

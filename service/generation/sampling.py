@@ -16,7 +16,12 @@ def choose_token(logits: np.ndarray, params: SamplingParams, rng: np.random.Gene
     """The next token id for one sequence; `logits` has shape (vocab,). Greedy draws no random number."""
     if params.temperature == 0:
         return int(np.argmax(logits))
-    scaled = logits.astype(np.float64) / params.temperature  # (V,)
+    with np.errstate(over="ignore"):
+        scaled = logits.astype(np.float64) / params.temperature  # (V,)
+    if not np.isfinite(scaled.max()):
+        # The temperature is so small that the likeliest logit overflowed (5e-324 makes every positive
+        # logit infinite, and exp(inf - inf) is NaN): that is sampling's limit as temperature -> 0, greedy.
+        return int(np.argmax(logits))
     ids = np.arange(scaled.size)
     if 0 < params.top_k < scaled.size:
         ids = np.sort(np.argpartition(scaled, -params.top_k)[-params.top_k :])  # the k likeliest, in id order

@@ -20,6 +20,12 @@ class TextTokenizer:
     def from_file(cls, path: Path) -> TextTokenizer:
         return cls(Tokenizer.from_file(str(path)))
 
+    @property
+    def vocabulary_size(self) -> int:
+        """Token ids this tokenizer may produce (added tokens included)."""
+        size: int = self._tokenizer.get_vocab_size(with_added_tokens=True)
+        return size
+
     def encode(self, text: str) -> list[int]:
         ids: list[int] = self._tokenizer.encode(text, add_special_tokens=False).ids
         return ids

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.errors import InvalidInput
 from service.generation import FinishReason, GenerationResult, InvalidGenerationParameter, SamplingParams
-from service.generation.params import MAX_SEED
+from service.generation.params import MAX_SEED, check_seed
 from service.protocol.infer import parse_json
 from service.protocol.limits import shown
 
@@ -128,6 +128,7 @@ def parse_completion_request(body: bytes) -> Completion:
         )
     if request.stream_options is not None and not request.stream:
         raise InvalidGenerationParameter("stream_options", "is only allowed when stream is true")
+    check_seed(request.seed)  # before choice j's seed + j: an out-of-range seed is refused, not wrapped
     stop = request.stop if request.stop is not None else ()
     base = SamplingParams(
         max_tokens=request.max_tokens,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -112,6 +112,7 @@ class ServedModel:
         self._stopping: asyncio.Task[None] | None = None
         self._leases = 0
         self._retired = False
+        self._close_callbacks: list[Callable[[ServedModel], None]] = []
         self.closed = False
 
     def __repr__(self) -> str:
@@ -224,6 +225,11 @@ class ServedModel:
         if self._leases == 0:
             self._close()
 
+    def on_close(self, callback: Callable[[ServedModel], None]) -> None:
+        """Call `callback(self)` when the version closes, so what others keep for it (a generation engine)
+        goes with it at once."""
+        self._close_callbacks.append(callback)
+
     @property
     def in_flight(self) -> int:
         return self._leases
@@ -248,6 +254,9 @@ class ServedModel:
         else:
             self._stopping = loop.create_task(self._stop(pool), name=f"stop {self.name}/{self.version}")
         log.info("model_closed", extra={"model": self.name, "version": self.version})
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            callback(self)
 
     async def _stop(self, pool: BatcherPool | None) -> None:
         """Let the batchers answer what they hold, drop the sessions, and give their memory back."""

@@ -1,10 +1,17 @@
 """Pictures -> model input, driven only by the config's `image` section (preprocessing travels with it).
 
-Steps, in order: size guard (from the header, before decoding pixels), EXIF rotation, transparency
+Steps, in order: size guard (from the header, before decoding pixels; per picture and, through a
+`RequestBudget`, per request), EXIF rotation, conversion of any mode (16-bit, float, CMYK, CIELAB) to
+8-bit grayscale or RGB, transparency
 flattened onto a background, grayscale or RGB, ink polarity (invert when the border says the picture's
 background is the opposite of the training data's), letterbox to the model's aspect ratio with the
 background colour, area (BOX) downscale, intensity 0..255 mapped onto `value_range`, optional mean/std.
 A digit drawn at any size, bright-on-dark or dark-on-bright, thus arrives like the training data.
+
+Decoding and conversion happen in one function, `decode_picture`: Pillow's decoders raise a zoo of
+exception types on bad files (OSError, ValueError, RuntimeError from AVIF, NotImplementedError from
+DDS, struct errors...), and every one of them means the client's picture cannot be used: a 400 naming
+the instance, never a 500.
 """
 
 from __future__ import annotations
@@ -12,17 +19,72 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import time
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from service.errors import InvalidInput, PayloadTooLarge
+from service.batching.errors import DeadlineExceededError
+from service.errors import InvalidInput, PayloadTooLarge, ServiceError
 from service.schema.config import ImagePreprocessing
 
 BORDER_FRACTION = 0.04
 """Share of the shorter side treated as border when judging the background's polarity."""
+
+
+class PicturesPastDeadline(DeadlineExceededError):
+    """The request's deadline passed while its pictures were being decoded: 504, the model never ran."""
+
+    def __init__(self, where: str, elapsed_s: float) -> None:
+        super().__init__(elapsed_s)
+        self.args = (f"deadline exceeded {elapsed_s * 1000:.1f} ms after arrival, before decoding {where}; "
+                     "the model never ran",)
+
+
+class DecodingAbandoned(Exception):
+    """The client went away: the rest of its pictures are not decoded (nobody reads this error)."""
+
+
+class RequestBudget:
+    """What one request's pictures may cost, checked between pictures by the thread decoding them.
+
+    `max_pixels` bounds the pixels of all the request's pictures together, read from their headers
+    before any is decoded (a limit per picture alone lets 1,024 of the largest through); `deadline`
+    (time.monotonic()) and `cancel()` (called from the event loop when the client goes away) stop the
+    work before the next picture instead of after the last one.
+    """
+
+    def __init__(self, max_pixels: int | None, deadline: float | None = None, *, setting: str = "max_request_pixels"):
+        self.max_pixels = max_pixels
+        self.deadline = deadline
+        self.setting = setting
+        self.pixels = 0
+        self.started = time.monotonic()
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def before(self, where: str) -> None:
+        """Raise if the request was cancelled or its deadline passed: called before each picture."""
+        if self.cancelled:
+            raise DecodingAbandoned(where)
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline:
+            raise PicturesPastDeadline(where, now - self.started)
+
+    def charge(self, pictures: list[tuple[str, bytes]]) -> None:
+        """Add up the pictures' pixels from their headers, before any is decoded; 413 naming the setting
+        at the first picture that takes the total over."""
+        for where, raw in pictures:
+            self.pixels += header_pixels(raw)
+            if self.max_pixels is not None and self.pixels > self.max_pixels:
+                raise PayloadTooLarge(
+                    f"{where}: the request's pictures up to this one hold {self.pixels} pixels, more than "
+                    f"{self.setting} ({self.max_pixels}) for one request"
+                )
 
 
 def decode_b64(text: Any, where: str) -> bytes:
@@ -47,24 +109,75 @@ def open_image(raw: bytes, max_pixels: int, where: str, limit_name: str = "image
         ) from None
     except UnidentifiedImageError:
         raise InvalidInput(f"{where}: cannot decode image ({len(raw)} bytes): unknown format") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidInput(f"{where}: cannot decode image ({len(raw)} bytes): {exc}") from None
     width, height = image.size
     if width * height > max_pixels:
         raise PayloadTooLarge(
             f"{where}: image is {width}x{height} = {width * height} pixels, more than {limit_name} ({max_pixels})"
         )
+    image.load()
+    return ImageOps.exif_transpose(image)
+
+
+def header_pixels(raw: bytes) -> int:
+    """Width x height from the picture's header alone (microseconds, no pixel decoded); 0 when the header
+    cannot be read (decoding it later reports why)."""
     try:
-        image.load()
-        return ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidInput(f"{where}: cannot decode image ({width}x{height} {image.format}): {exc}") from None
+        with Image.open(io.BytesIO(raw)) as image:
+            width, height = image.size
+    except Image.DecompressionBombError:
+        return 0  # refused when decoded, naming the per-picture limit
+    except Exception:  # unreadable: the decode step names the instance and the cause
+        return 0
+    return int(width) * int(height)
+
+
+def decode_picture(
+    raw: bytes,
+    max_pixels: int,
+    where: str,
+    *,
+    channels: int,
+    limit_name: str = "image.max_pixels",
+) -> Image.Image:
+    """An encoded picture -> an 8-bit grayscale (`channels` 1) or RGB image, transparency flattened.
+
+    The one place where pictures are decoded and converted: whatever a decoder or a conversion raises
+    on a picture that passed the size guards is a 400 naming the instance.
+    """
+    try:
+        image = _flatten_transparency(_to_8bit(open_image(raw, max_pixels, where, limit_name)))
+        return _to_mode(image, "L" if channels == 1 else "RGB")
+    except (ServiceError, MemoryError):
+        raise
+    except Exception as exc:  # every decoder failure is the picture's: see the module docstring
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise InvalidInput(f"{where}: cannot decode image ({len(raw)} bytes): {detail}") from None
+
+
+def _to_mode(image: Image.Image, mode: str) -> Image.Image:
+    """Grayscale or RGB from any mode Pillow decodes. CIELAB goes through a colour transform (Pillow has
+    no plain conversion from it); grayscale from CIELAB is its lightness channel."""
+    if image.mode == mode:
+        return image
+    if image.mode == "LAB":
+        if mode == "L":
+            return image.getchannel("L")
+        transform = ImageCms.buildTransform(
+            ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
+        )
+        converted = ImageCms.applyTransform(image, transform)
+        assert converted is not None  # not in place
+        return converted
+    try:
+        return image.convert(mode)
+    except ValueError:
+        return image.convert("RGB").convert(mode)  # e.g. HSV: Pillow converts it to RGB only
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
-    """16-bit and float pictures scaled (not clipped) to 0..255."""
+    """16-bit and float pictures scaled (not clipped) to 0..255; NaN counts as 0."""
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):
-        values = np.asarray(image, dtype=np.float64)
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
         return Image.fromarray(np.clip(values * (255.0 / top), 0, 255).astype(np.uint8))
     return image
@@ -111,11 +224,10 @@ def preprocess_image(
     """An encoded picture -> (channels, height, width) float32 model values; `max_pixels` (the server's
     limit) applies when it is lower than the config's `image.max_pixels`."""
     if max_pixels is not None and max_pixels < settings.max_pixels:
-        image = open_image(raw, max_pixels, where, "max_image_pixels")
+        limit, limit_name = max_pixels, "max_image_pixels"
     else:
-        image = open_image(raw, settings.max_pixels, where)
-    image = _flatten_transparency(_to_8bit(image))
-    image = image.convert("L" if settings.channels == 1 else "RGB")
+        limit, limit_name = settings.max_pixels, "image.max_pixels"
+    image = decode_picture(raw, limit, where, channels=settings.channels, limit_name=limit_name)
     level = _border_level(np.asarray(image.convert("L")))
     bright_background = level > 127.5
     wants_bright_background = settings.ink == "dark"

@@ -6,6 +6,7 @@ that does not fit the graph fails that version's load with a reason instead of f
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from service.runtime.session import LoadError
 from service.schema.config import AnomalySettings, ClassificationSettings, ImagePreprocessing, TensorSpec
 from service.tasks.anomaly import verdicts
 from service.tasks.classification import top_k
-from service.tasks.image import decode_b64, preprocess_image
+from service.tasks.image import RequestBudget, decode_b64, preprocess_image
 from service.tasks.text import TextEncoder
 from service.tasks.vectors import as_sample
 
@@ -36,7 +37,8 @@ class Instance:
 
 class Pipeline(ABC):
     @abstractmethod
-    def preprocess(self, instances: Sequence[Instance]) -> Tensors: ...
+    def preprocess(self, instances: Sequence[Instance], budget: RequestBudget | None = None) -> Tensors:
+        """`budget`: what the request's pictures may cost and when to stop decoding them (see image.py)."""
 
     @abstractmethod
     def postprocess(self, outputs: Tensors, top_k: int) -> list[dict[str, Any]]: ...
@@ -84,18 +86,32 @@ class SampleEncoder:
         else:
             self.sample_shape = tuple(dims)
 
-    def encode(self, instances: Sequence[Instance]) -> Tensors:
-        batch = np.stack([self._sample(instance) for instance in instances])  # (N, *sample_shape)
-        return {self.spec.name: batch}
+    def encode(self, instances: Sequence[Instance], budget: RequestBudget | None = None) -> Tensors:
+        """The batch; with a `budget`, the pictures' pixels are added up from their headers before any is
+        decoded, and a cancelled or late request stops before its next picture."""
+        values = [self._encoded_picture(instance) for instance in instances]
+        if budget is not None:
+            budget.charge([(i.where, raw) for i, raw in zip(instances, values, strict=True) if isinstance(raw, bytes)])
+        samples = []
+        for instance, value in zip(instances, values, strict=True):
+            if budget is not None:
+                budget.before(instance.where)
+            samples.append(self._sample(value, instance.where))
+        return {self.spec.name: np.stack(samples)}  # (N, *sample_shape)
 
-    def _sample(self, instance: Instance) -> np.ndarray[Any, Any]:
+    @staticmethod
+    def _encoded_picture(instance: Instance) -> Any:
+        """An instance's value, with a `{"b64": ...}` picture as its bytes."""
         value, where = instance.value, instance.where
         if isinstance(value, dict):
             if set(value) != {"b64"}:
                 raise InvalidInput(
                     f'{where}: an object instance must be {{"b64": ...}}, got keys {sorted(value)}'
                 )
-            return self._picture(decode_b64(value["b64"], where), where)
+            return decode_b64(value["b64"], where)
+        return value
+
+    def _sample(self, value: Any, where: str) -> np.ndarray[Any, Any]:
         if isinstance(value, bytes):
             return self._picture(value, where)
         if isinstance(value, list):
@@ -121,8 +137,8 @@ class ImageClassifier(Pipeline):
         self.encoder = SampleEncoder(model, image, max_pixels)
         self.classification = _checked_classification(model, classification)
 
-    def preprocess(self, instances: Sequence[Instance]) -> Tensors:
-        return self.encoder.encode(instances)
+    def preprocess(self, instances: Sequence[Instance], budget: RequestBudget | None = None) -> Tensors:
+        return self.encoder.encode(instances, budget)
 
     def postprocess(self, outputs: Tensors, k: int) -> list[dict[str, Any]]:
         return top_k(outputs[self.classification.probabilities], self.classification.labels, k)
@@ -142,7 +158,7 @@ class TextClassifier(Pipeline):
         self.encoder = TextEncoder(text, model.directory, dtypes)
         self.classification = _checked_classification(model, classification)
 
-    def preprocess(self, instances: Sequence[Instance]) -> Tensors:
+    def preprocess(self, instances: Sequence[Instance], budget: RequestBudget | None = None) -> Tensors:
         return self.encoder.encode([i.value for i in instances], [i.where for i in instances])
 
     def postprocess(self, outputs: Tensors, k: int) -> list[dict[str, Any]]:
@@ -155,8 +171,8 @@ class AnomalyDetector(Pipeline):
         _output(model, anomaly.score, "anomaly.score")
         self.anomaly = anomaly
 
-    def preprocess(self, instances: Sequence[Instance]) -> Tensors:
-        return self.encoder.encode(instances)
+    def preprocess(self, instances: Sequence[Instance], budget: RequestBudget | None = None) -> Tensors:
+        return self.encoder.encode(instances, budget)
 
     def postprocess(self, outputs: Tensors, k: int) -> list[dict[str, Any]]:
         return verdicts(outputs[self.anomaly.score], self.anomaly)
@@ -206,3 +222,16 @@ class Pipelines:
                 f"use POST /v2/models/{model.name}/infer"
             )
         return pipeline
+
+
+async def preprocess_in_thread(pipeline: Pipeline, instances: Sequence[Instance], budget: RequestBudget) -> Tensors:
+    """`pipeline.preprocess` off the event loop (decoding pictures is CPU work that releases the GIL).
+
+    A worker thread cannot be cancelled; when the awaiting request is (its client went away), the budget
+    is marked so the thread stops before its next picture instead of decoding the rest for no one.
+    """
+    try:
+        return await asyncio.to_thread(pipeline.preprocess, instances, budget)
+    except asyncio.CancelledError:
+        budget.cancel()
+        raise

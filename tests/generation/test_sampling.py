@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from service.generation.params import SamplingParams
 from service.generation.sampling import choose_token
@@ -55,3 +56,11 @@ def test_choose_token_higher_temperature_flattens_choices() -> None:
     hot = Counter(draws(SamplingParams(temperature=5.0), seed=9))
     assert cold[1] > 1800  # p^(1/0.2): 0.5 -> 93 %
     assert min(hot[i] for i in range(4)) > 300
+
+
+@pytest.mark.parametrize("temperature", [5e-324, 1e-310, 1e-300])
+def test_choose_token_is_greedy_when_temperature_underflows(temperature: float) -> None:
+    logits = np.random.default_rng(3).normal(0, 4, 2048).astype(np.float32)
+    params = SamplingParams(temperature=temperature)
+    draws = {choose_token(logits, params, np.random.default_rng(seed)) for seed in range(20)}
+    assert draws == {int(np.argmax(logits))}
