@@ -112,6 +112,7 @@ NOT_READY = {
     "ready": False,
     "reason": "some models are not ready",
     "models": {"broken": "models/broken/1/model.onnx: cannot load ONNX model: ..."},
+    "error": "some models are not ready",
 }
 
 MODEL_METADATA = {

@@ -105,12 +105,14 @@ class Readiness(BaseModel):
     ready: bool
     reason: str | None = Field(default=None, description="When not ready: why.")
     models: dict[str, str] | None = Field(default=None, description="When not ready: the reason per model.")
+    error: str | None = Field(default=None, description="When not ready: the reason, under Triton's error key.")
 
 
 class ModelReadiness(BaseModel):
     name: str
     ready: bool
     reason: str | None = None
+    error: str | None = Field(default=None, description="When not ready: the reason, under Triton's error key.")
 
 
 class IndexRow(BaseModel):
