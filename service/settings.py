@@ -83,6 +83,22 @@ class Settings(BaseSettings):
         description="Larger request bodies are refused with 413: at once from Content-Length, else as "
         "soon as the count passes it (also after decompression).",
     )
+    compress_min_bytes: int = Field(
+        default=1024,
+        ge=0,
+        description="Answers of at least this many bytes are compressed for clients that send "
+        "`Accept-Encoding: gzip` or `deflate` (tritonclient's response_compression_algorithm); 0 = never.",
+    )
+    compress_level: int = Field(
+        default=1, ge=1, le=9, description="zlib level for compressed answers: 1 is fastest, 9 smallest."
+    )
+    max_upload_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="Most bytes of model files (decoded) one repository load may upload as `file:` parameters "
+        "(413 past it); the base64 body must also fit max_request_bytes.",
+    )
+    max_upload_files: int = Field(default=64, gt=0, description="Most `file:` parameters in one repository load.")
     max_instances: int = Field(
         default=1024, gt=0, description="Most instances (or uploaded files) in one :predict."
     )

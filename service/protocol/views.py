@@ -78,6 +78,11 @@ def triton_batching(model: ServedModel) -> TritonBatching:
     )
 
 
+def _triton_type(datatype: str) -> str:
+    """ModelConfig's DataType name: TYPE_FP32 and so on, except that BYTES is TYPE_STRING."""
+    return "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}"
+
+
 def model_config_view(model: ServedModel) -> dict[str, Any]:
     """Triton-style model configuration (as Triton's tools read it), plus nnserve's own config.yaml values.
 
@@ -89,7 +94,7 @@ def model_config_view(model: ServedModel) -> dict[str, Any]:
 
     def tensors(specs: Sequence[TensorSpec]) -> list[dict[str, Any]]:
         skip = 1 if batching.max_batch_size > 0 else 0
-        return [{"name": s.name, "data_type": f"TYPE_{s.datatype}", "dims": s.shape[skip:]} for s in specs]
+        return [{"name": s.name, "data_type": _triton_type(s.datatype), "dims": s.shape[skip:]} for s in specs]
 
     view: dict[str, Any] = {
         "name": model.name,
