@@ -29,6 +29,7 @@ from service.api import metrics as metrics_routes
 from service.api import repository as repository_routes
 from service.api.fastpath import InferenceFastPath
 from service.batching import BatcherError
+from service.compression import ResponseCompression
 from service.errors import ServiceError
 from service.generation.registry import GenerationEngines
 from service.lifecycle import Lifecycle
@@ -136,8 +137,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     openapi.install(app, settings)
     # Added last = runs first: request context (IDs, limits, metrics), then CORS, then access control,
-    # then the inference fast path, which answers v2 infer requests before FastAPI's own stack.
+    # then response compression (Accept-Encoding), then the inference fast path, which answers v2 infer
+    # requests before FastAPI's own stack.
     app.add_middleware(InferenceFastPath, repository=repository, settings=settings)
+    app.add_middleware(ResponseCompression, min_bytes=settings.compress_min_bytes, level=settings.compress_level)
     app.add_middleware(AccessControl, settings=settings)
     if settings.cors_origins:
         app.add_middleware(

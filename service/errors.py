@@ -63,6 +63,31 @@ class InferenceFailed(ServiceError):
     """The runtime failed on input that passed validation: a server-side fault."""
 
 
+def unknown_model(name: str) -> ModelNotFound:
+    """Worded as Triton words it: Triton's clients, examples and scripts match on this text."""
+    return ModelNotFound(f"Request for unknown model: '{name}' is not found")
+
+
+def unknown_version(name: str, version: int, served: list[int]) -> ModelNotFound:
+    return ModelNotFound(
+        f"Request for unknown model: '{name}' version {version} is not found; served versions: {served or 'none'}"
+    )
+
+
+def no_available_versions(name: str, reason: str) -> ModelNotReady:
+    """A known model with nothing serving (loading, failed, unloaded), worded as Triton, plus the reason."""
+    return ModelNotReady(f"Request for unknown model: '{name}' has no available versions: {reason}")
+
+
+def version_not_ready(name: str, version: int, reason: str) -> ModelNotReady:
+    return ModelNotReady(f"'{name}' version {version} is not at ready state: {reason}")
+
+
+def load_failed(name: str, reason: str) -> LoadFailed:
+    """Triton's prefix for a failed explicit load (`failed to load '<name>'`), then the reasons."""
+    return LoadFailed(f"failed to load '{name}': {reason}")
+
+
 STATUS: dict[type[Exception], int] = {
     InvalidInput: 400,
     InvalidInputError: 400,

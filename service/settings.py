@@ -102,6 +102,22 @@ class Settings(BaseSettings):
         description="Most tensor bytes one v2 infer answer may hold (the requested outputs' raw sizes; JSON "
         "text runs to about three times that); a request whose answer would be larger gets 413.",
     )
+    compress_min_bytes: int = Field(
+        default=1024,
+        ge=0,
+        description="Answers of at least this many bytes are compressed for clients that send "
+        "`Accept-Encoding: gzip` or `deflate` (tritonclient's response_compression_algorithm); 0 = never.",
+    )
+    compress_level: int = Field(
+        default=1, ge=1, le=9, description="zlib level for compressed answers: 1 is fastest, 9 smallest."
+    )
+    max_upload_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="Most bytes of model files (decoded) one repository load may upload as `file:` parameters "
+        "(413 past it); the base64 body must also fit max_request_bytes.",
+    )
+    max_upload_files: int = Field(default=64, gt=0, description="Most `file:` parameters in one repository load.")
     max_instances: int = Field(
         default=1024, gt=0, description="Most instances (or uploaded files) in one :predict."
     )

@@ -51,7 +51,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "The API key may not do this (an inference-only key on the repository API)",
             "Authorization: this API key may run models but not change the repository",
         ),
-        404: ("Unknown model or version", "unknown model 'digits-cnnn'"),
+        404: ("Unknown model or version", "Request for unknown model: 'digits-cnnn' is not found"),
         413: (
             "Too large: the body, a text, a picture's pixels or the number of instances",
             "body: 30000000 bytes, more than max_request_bytes (16777216)",
@@ -62,7 +62,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         ),
         503: (
             "Model not ready",
-            "model 'broken' is not ready: models/broken/1/model.onnx: cannot load ONNX model",
+            "Request for unknown model: 'broken' has no available versions: broken/1/model.onnx: missing file",
         ),
     }
     return {
@@ -112,6 +112,7 @@ NOT_READY = {
     "ready": False,
     "reason": "some models are not ready",
     "models": {"broken": "models/broken/1/model.onnx: cannot load ONNX model: ..."},
+    "error": "some models are not ready",
 }
 
 MODEL_METADATA = {
@@ -159,9 +160,10 @@ MODEL_CONFIG = {
     "name": "digits-cnn",
     "platform": "onnxruntime_onnx",
     "backend": "onnxruntime",
-    "max_batch_size": 0,
-    "input": [{"name": "pixels", "data_type": "TYPE_FP32", "dims": [-1, 1, 8, 8]}],
-    "output": [{"name": "probabilities", "data_type": "TYPE_FP32", "dims": [-1, 10]}],
+    "max_batch_size": 32,
+    "input": [{"name": "pixels", "data_type": "TYPE_FP32", "dims": [1, 8, 8]}],
+    "output": [{"name": "probabilities", "data_type": "TYPE_FP32", "dims": [10]}],
+    "dynamic_batching": {"preferred_batch_size": [], "max_queue_delay_microseconds": 0},
 }
 
 INDEX = [

@@ -18,7 +18,9 @@ from service.api.deps import RepositoryDep
 from service.errors import InvalidInput
 from service.protocol.infer import describe_validation_error, parse_json
 from service.protocol.schemas import IndexRequest, IndexRow, LoadRequest
+from service.repository.upload import deploy, read_load_parameters
 from service.responses import OrjsonResponse
+from service.settings import Settings
 
 router = APIRouter(tags=["Model repository"])
 Body = TypeVar("Body", bound=BaseModel)
@@ -49,21 +51,36 @@ async def index(request: Request, repository: RepositoryDep) -> Response:
 @router.post(
     "/v2/repository/models/{name}/load",
     response_class=Response,
-    responses={200: {"description": "Loaded (empty body)"}, **ex.errors(400, 404)},
-    openapi_extra=ex.request_body({"reload": {}}, schema=LoadRequest.model_json_schema(), required=False),
+    responses={200: {"description": "Loaded (empty body)"}, **ex.errors(400, 403, 404, 413)},
+    openapi_extra=ex.request_body(
+        {
+            "reload": {},
+            "config override": {"parameters": {"config": '{"max_batch_size": 16}'}},
+            "upload": {
+                "parameters": {
+                    "config": '{"max_batch_size": 8, "dynamic_batching": {"max_queue_delay_microseconds": 100}}',
+                    "file:1/model.onnx": "<base64 of the ONNX file>",
+                }
+            },
+        },
+        schema=LoadRequest.model_json_schema(),
+        required=False,
+    ),
 )
 async def load(name: str, request: Request, repository: RepositoryDep) -> Response:
-    """(Re)load a model from disk: new versions swap in atomically; requests in flight finish on the old.
+    """(Re)load a model: new versions swap in atomically; requests in flight finish on the old.
 
-    A reload that yields nothing servable fails with 400 and leaves the served versions in place.
+    Triton's parameters deploy over the API: `config` (a ModelConfig JSON string) overrides config.yaml,
+    and `file:<version>/<name>` (base64) uploads the files that form the model folder; both are written
+    into the repository before the load, and put back as they were if it fails (docs/serving.md).
+    A load that yields nothing servable fails with 400 and leaves the served versions in place.
     """
     body = await _optional_body(request, LoadRequest)
     if body.parameters:
-        raise InvalidInput(
-            f"parameters: {sorted(body.parameters)} not supported; change config.yaml and files on disk, "
-            "then load without parameters"
-        )
-    await repository.load(name)
+        settings: Settings = request.app.state.settings
+        await deploy(repository, name, read_load_parameters(name, body.parameters, settings))
+    else:
+        await repository.load(name)
     return Response(status_code=200)
 
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from service.api import examples as ex
 from service.api.deps import VERSION_PARAMETER, RepositoryDep, path_version
 from service.api.metrics import served_versions
-from service.errors import ModelNotFound
+from service.errors import unknown_version
 from service.responses import OrjsonResponse
 from service.statistics import Statistics
 
@@ -68,9 +68,7 @@ async def model_statistics(name: str, request: Request, repository: RepositoryDe
     entry = repository.entry(name)
     version = path_version(request)
     if version is not None and version not in entry.served:
-        raise ModelNotFound(
-            f"model {name!r} has no version {version}; served versions: {sorted(entry.served) or 'none'}"
-        )
+        raise unknown_version(name, version, sorted(entry.served))
     statistics: Statistics = request.app.state.statistics
     served = served_versions(repository).keys()
     return OrjsonResponse(statistics.to_json(name, None if version is None else str(version), served))

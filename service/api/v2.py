@@ -76,14 +76,22 @@ async def live() -> Response:
 )
 async def ready(request: Request, repository: RepositoryDep) -> Response:
     """200 once every model that should load has loaded (NNSERVE_STRICT_READINESS), until shutdown begins;
-    else 503 with the reasons ("shutting down" from the first SIGTERM on)."""
+    else 503 with `ready: false`, the reasons ("shutting down" from the first SIGTERM on) and `error`.
+
+    The v2 protocol defines only the 200 answer; a Kubernetes probe and tritonclient's `is_server_ready`
+    read any other status as not ready (docs/serving.md, "Ready endpoints", says why 503 and not 400)."""
     lifecycle: Lifecycle = request.app.state.lifecycle
     if lifecycle.draining:
-        return OrjsonResponse({"ready": False, "reason": SHUTTING_DOWN}, status_code=503)
+        return _not_ready({"ready": False, "reason": SHUTTING_DOWN})
     state = repository.readiness()
     if state.ready:
         return OrjsonResponse({"ready": True})
-    return OrjsonResponse({"ready": False, "reason": state.reason, "models": state.models}, status_code=503)
+    return _not_ready({"ready": False, "reason": state.reason, "models": state.models})
+
+
+def _not_ready(body: dict[str, Any]) -> Response:
+    """503 with the protocol's body (`ready: false`) and Triton's and KServe's `error` key (the reason)."""
+    return OrjsonResponse({**body, "error": body["reason"]}, status_code=503)
 
 
 @router.get("/v2/models/{name}", responses={**ex.ok(ex.MODEL_METADATA, ModelMetadata), **ex.errors(404, 503)})
@@ -97,7 +105,8 @@ async def model_metadata(model: ModelDep, repository: RepositoryDep) -> Response
     return OrjsonResponse(model_metadata_view(model, repository.entry(model.name).served))
 
 
-_MODEL_NOT_READY = {"name": "digits-ae", "ready": False, "reason": "model 'digits-ae' is not ready: unloaded"}
+_NOT_READY_REASON = "Request for unknown model: 'digits-ae' has no available versions: unloaded"
+_MODEL_NOT_READY = {"name": "digits-ae", "ready": False, "reason": _NOT_READY_REASON, "error": _NOT_READY_REASON}
 _MODEL_READY_DOCS: dict[int | str, dict[str, Any]] = {
     **ex.ok({"name": "digits-cnn", "ready": True}, ModelReadiness),
     **ex.errors(400, 404),
@@ -112,11 +121,12 @@ _MODEL_READY_DOCS: dict[int | str, dict[str, Any]] = {
 @router.get("/v2/models/{name}/ready", responses=_MODEL_READY_DOCS)
 @router.get("/v2/models/{name}/versions/{version}/ready", responses=_MODEL_READY_DOCS, openapi_extra=VERSION_PARAMETER)
 async def model_ready(name: str, request: Request, repository: RepositoryDep) -> Response:
-    """200 when the model (version) can serve; 503 with the reason when it cannot."""
+    """200 when the model (version) can serve; 503 with `ready: false` and the reason when it cannot;
+    404 for a model or version the repository does not have."""
     try:
         repository.lookup(name, path_version(request))
     except ModelNotReady as exc:
-        return OrjsonResponse({"name": name, "ready": False, "reason": str(exc)}, status_code=503)
+        return _not_ready({"name": name, "ready": False, "reason": str(exc)})
     return OrjsonResponse({"name": name, "ready": True})
 
 

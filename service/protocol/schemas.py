@@ -82,9 +82,12 @@ class ModelConfigView(BaseModel):
     name: str
     platform: str
     backend: str
-    max_batch_size: int
-    input: list[dict[str, Any]]
+    max_batch_size: int = Field(description="0 = no batch axis: dims are the exact shapes.")
+    input: list[dict[str, Any]] = Field(description="dims leave out the batch axis when max_batch_size > 0.")
     output: list[dict[str, Any]]
+    dynamic_batching: dict[str, Any] | None = Field(
+        None, description="preferred_batch_size, max_queue_delay_microseconds; absent when max_batch_size < 2."
+    )
     nnserve: dict[str, Any]
 
 
@@ -102,12 +105,14 @@ class Readiness(BaseModel):
     ready: bool
     reason: str | None = Field(default=None, description="When not ready: why.")
     models: dict[str, str] | None = Field(default=None, description="When not ready: the reason per model.")
+    error: str | None = Field(default=None, description="When not ready: the reason, under Triton's error key.")
 
 
 class ModelReadiness(BaseModel):
     name: str
     ready: bool
     reason: str | None = None
+    error: str | None = Field(default=None, description="When not ready: the reason, under Triton's error key.")
 
 
 class IndexRow(BaseModel):

@@ -7,6 +7,7 @@ identically (the KServe habit: one data plane, thin transports).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -52,18 +53,61 @@ def model_metadata_view(model: ServedModel, served_versions: Iterable[int]) -> d
     }
 
 
+@dataclass(frozen=True)
+class TritonBatching:
+    """A model's batching in Triton's terms: `max_batch_size` 0 means no batch axis (exact shapes)."""
+
+    max_batch_size: int
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_delay_us: int = 0
+
+
+def triton_batching(model: ServedModel) -> TritonBatching:
+    """Derived from config.yaml and the tensor specs, as Triton's ONNX auto-complete decides: axis 0 is a
+    batch axis only when every input and output has a variable first dimension (a scalar or a fixed first
+    dimension cannot be joined with another request's). A `max_batch_size` of 1 keeps the axis but forms
+    no batches, so it reports no `dynamic_batching`."""
+    batching = model.config.batching
+    axis = all(spec.shape and spec.shape[0] == -1 for spec in (*model.inputs, *model.outputs))
+    if not axis or batching.max_batch_size < 1:
+        return TritonBatching(0)
+    return TritonBatching(
+        batching.max_batch_size,
+        tuple(batching.preferred_batch_sizes),
+        round(batching.max_queue_delay_ms * 1000),
+    )
+
+
+def _triton_type(datatype: str) -> str:
+    """ModelConfig's DataType name: TYPE_FP32 and so on, except that BYTES is TYPE_STRING."""
+    return "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}"
+
+
 def model_config_view(model: ServedModel) -> dict[str, Any]:
-    """Triton-style model configuration (as Triton's tools read it), plus nnserve's own config.yaml values."""
+    """Triton-style model configuration (as Triton's tools read it), plus nnserve's own config.yaml values.
+
+    As in Triton's ModelConfig, `dims` leave out the batch axis when `max_batch_size > 0`, and
+    `dynamic_batching` is present when requests are joined into batches (`max_batch_size > 1`); perf
+    analyzer and model analyzer decide from these whether and how large to batch.
+    """
+    batching = triton_batching(model)
 
     def tensors(specs: Sequence[TensorSpec]) -> list[dict[str, Any]]:
-        return [{"name": s.name, "data_type": f"TYPE_{s.datatype}", "dims": s.shape} for s in specs]
+        skip = 1 if batching.max_batch_size > 0 else 0
+        return [{"name": s.name, "data_type": _triton_type(s.datatype), "dims": s.shape[skip:]} for s in specs]
 
-    return {
+    view: dict[str, Any] = {
         "name": model.name,
         "platform": PLATFORM,
         "backend": "onnxruntime",
-        "max_batch_size": 0,
+        "max_batch_size": batching.max_batch_size,
         "input": tensors(model.inputs),
         "output": tensors(model.outputs),
-        "nnserve": model.config.model_dump(mode="json", exclude_none=True),
     }
+    if batching.max_batch_size > 1:
+        view["dynamic_batching"] = {
+            "preferred_batch_size": list(batching.preferred_batch_sizes),
+            "max_queue_delay_microseconds": batching.max_queue_delay_us,
+        }
+    view["nnserve"] = model.config.model_dump(mode="json", exclude_none=True)
+    return view

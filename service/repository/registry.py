@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from service.errors import LoadFailed, ModelNotFound, ModelNotReady
+from service.errors import (
+    LoadFailed,
+    ModelNotFound,
+    load_failed,
+    no_available_versions,
+    unknown_model,
+    unknown_version,
+    version_not_ready,
+)
 from service.repository.fingerprint import Fingerprint, fingerprint
 from service.repository.loader import LoadOutcome, Prepare, load_model_dir
 from service.runtime.model import ServedModel
@@ -216,7 +224,7 @@ class ModelRepository:
         if self._closed:  # a load that outlived its server (shutdown while it ran): it never serves
             for model in outcome.ready.values():
                 model.retire()
-            raise LoadFailed(f"model {name!r}: not swapped in, the server is shutting down")
+            raise load_failed(name, "not swapped in, the server is shutting down")
         previous = self._entries.get(name)
         for reason in [outcome.error, *outcome.failed.values()]:
             if reason:
@@ -228,9 +236,8 @@ class ModelRepository:
         if outcome.error:
             status.append(VersionStatus(None, State.UNAVAILABLE, self.relative(outcome.error)))
         if not outcome.ready and previous is not None and previous.served:
-            raise LoadFailed(
-                f"model {name!r}: reload failed, versions {sorted(previous.served)} keep serving: "
-                + "; ".join(s.reason for s in status)
+            raise load_failed(
+                name, f"versions {sorted(previous.served)} keep serving: " + "; ".join(s.reason for s in status)
             )
         entry = ModelEntry(name, config=outcome.config, served=outcome.ready, status=status)
         self._entries[name] = entry
@@ -238,16 +245,16 @@ class ModelRepository:
             for model in previous.served.values():
                 model.retire()
         if not outcome.ready:
-            raise LoadFailed(f"model {name!r} failed to load: {entry.reason()}")
+            raise load_failed(name, entry.reason())
         return entry
 
     async def unload(self, name: str) -> None:
         if name not in self._entries:  # checked before taking a lock: unknown names leave nothing behind
-            raise ModelNotFound(f"model {name!r} is not loaded")
+            raise unknown_model(name)
         async with self._lock(name):
             entry = self._entries.get(name)
             if entry is None:
-                raise ModelNotFound(f"model {name!r} is not loaded")
+                raise unknown_model(name)
             self._entries[name] = ModelEntry(
                 name,
                 config=entry.config,
@@ -272,8 +279,8 @@ class ModelRepository:
         if name in self._entries:
             return self._entries[name]
         if is_valid_model_name(name) and (self.root / name).is_dir():
-            raise ModelNotReady(f"model {name!r} is not loaded; POST /v2/repository/models/{name}/load")
-        raise ModelNotFound(f"unknown model {name!r}")
+            raise no_available_versions(name, f"not loaded; POST /v2/repository/models/{name}/load")
+        raise unknown_model(name)
 
     def entries(self) -> list[ModelEntry]:
         return [self._entries[name] for name in sorted(self._entries)]
@@ -283,18 +290,14 @@ class ModelRepository:
         entry = self.entry(name)
         if version is None:
             if not entry.served:
-                raise ModelNotReady(f"model {name!r} is not ready: {entry.reason()}")
+                raise no_available_versions(name, entry.reason())
             return entry.served[max(entry.served)]
         if version in entry.served:
             return entry.served[version]
         for status in entry.status:
             if status.version == version:
-                raise ModelNotReady(
-                    f"model {name!r} version {version} is not ready: {status.reason or 'loading'}"
-                )
-        raise ModelNotFound(
-            f"model {name!r} has no version {version}; served versions: {sorted(entry.served) or 'none'}"
-        )
+                raise version_not_ready(name, version, status.reason or "loading")
+        raise unknown_version(name, version, sorted(entry.served))
 
     @contextmanager
     def lease(self, name: str, version: int | None = None) -> Iterator[ServedModel]:
@@ -341,5 +344,5 @@ class ModelRepository:
 
     def _model_dir(self, name: str) -> Path:
         if not is_valid_model_name(name) or not (self.root / name).is_dir():
-            raise ModelNotFound(f"no model directory {name!r} in the repository")
+            raise ModelNotFound(f"failed to load '{name}': no model directory {name!r} in the repository")
         return self.root / name

@@ -298,4 +298,4 @@ def test_statistics_routes_answer_as_tritonclient_reads_them(server: Server) -> 
     unknown = httpx.get(f"{server.url}/v2/models/no-such-model/stats")
     missing_version = httpx.get(f"{server.url}/v2/models/digits-cnn/versions/9/stats")
     assert unknown.status_code == 404 and "no-such-model" in unknown.json()["error"]
-    assert missing_version.status_code == 404 and "no version 9" in missing_version.json()["error"]
+    assert missing_version.status_code == 404 and "version 9 is not found" in missing_version.json()["error"]

@@ -98,11 +98,11 @@ def test_partial_version_failure_serves_the_rest(tmp_path: Path) -> None:
         entry = repository.entry("calc")
         assert sorted(entry.served) == [1]
         assert [(s.version, s.state) for s in entry.status] == [(1, State.READY), (2, State.UNAVAILABLE)]
-        with pytest.raises(ModelNotReady, match="version 2 is not ready"):
+        with pytest.raises(ModelNotReady, match="version 2 is not at ready state"):
             repository.lookup("calc", 2)
-        with pytest.raises(ModelNotFound, match="no version 3"):
+        with pytest.raises(ModelNotFound, match="version 3 is not found"):
             repository.lookup("calc", 3)
-        with pytest.raises(ModelNotFound, match="unknown model"):
+        with pytest.raises(ModelNotFound, match="Request for unknown model"):
             repository.lookup("nope")
         repository.close()
 

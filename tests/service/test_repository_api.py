@@ -128,8 +128,8 @@ def test_load_errors(client: triton.InferenceServerClient) -> None:
         client.load_model("not-on-disk")
     assert missing.value.status() == "404"
     with pytest.raises(InferenceServerException) as config:
-        client.load_model("calculator", config='{"max_batch_size": 8}')
-    assert config.value.status() == "400" and "parameters" in config.value.message()
+        client.load_model("calculator", config='{"sequence_batching": {}}')
+    assert config.value.status() == "400" and "parameters.config: sequence_batching" in config.value.message()
 
 
 @pytest.fixture(scope="module")

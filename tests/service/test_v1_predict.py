@@ -160,7 +160,7 @@ def test_predict_unknown_version_is_404(server: Server) -> None:
     with server.client() as http:
         response = http.post("/v1/models/digits-linear/versions/3:predict", json={"instances": [[0] * 64]})
         bad = http.post("/v1/models/digits-linear/versions/x1:predict", json={"instances": [[0] * 64]})
-    assert response.status_code == 404 and "no version 3" in response.json()["error"]
+    assert response.status_code == 404 and "version 3 is not found" in response.json()["error"]
     assert bad.status_code == 400 and "version: expected a number" in bad.json()["error"]
 
 
