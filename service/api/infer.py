@@ -49,12 +49,11 @@ async def run_infer(
     with lease(repository, info, name, version) as model:
         plain = plain_body(headers, body, settings.max_request_bytes)
         framing = headers.get(FRAMING_HEADER)
-        finite = not settings.allow_non_finite and model.config.task != "tensor"
-        decoded = decode_request(plain, framing, model.inputs, model.outputs, finite=finite)
+        decoded = decode_request(plain, framing, model.inputs, model.outputs, finite=finite_inputs(model, settings))
         request_deadline = deadline(headers, info, _parameters_timeout_s(plain, framing))
         results = await model.infer(decoded.inputs, deadline=request_deadline)
     payload, json_length = encode_response(
-        model.name, model.version, decoded.id, results, decoded.outputs, _labels(model)
+        model.name, model.version, decoded.id, results, decoded.outputs, class_labels(model)
     )
     return InferAnswer(payload, json_length)
 
@@ -76,7 +75,12 @@ def _parameters_timeout_s(body: bytes, header_length: str | None) -> float | Non
     return value / 1_000_000 if value else None
 
 
-def _labels(model: ServedModel) -> dict[str, list[str]]:
-    """Class labels by output name, for the classification extension."""
+def finite_inputs(model: ServedModel, settings: Settings) -> bool:
+    """Whether NaN and infinity are refused: for task models, unless the settings allow them (any transport)."""
+    return not settings.allow_non_finite and model.config.task != "tensor"
+
+
+def class_labels(model: ServedModel) -> dict[str, list[str]]:
+    """Class labels by output name, for the classification extension (any transport)."""
     settings = model.config.classification
     return {settings.probabilities: settings.labels} if settings is not None else {}
