@@ -67,7 +67,11 @@ def _parameters_timeout_s(body: bytes, header_length: str | None) -> float | Non
     if b'"timeout"' not in head:
         return None
     parameters = parse_json(head).get("parameters") or {}
-    value = parameters.get("timeout") if isinstance(parameters, dict) else None
+    return parameter_timeout_s(parameters.get("timeout") if isinstance(parameters, dict) else None)
+
+
+def parameter_timeout_s(value: object) -> float | None:
+    """The v2 `timeout` parameter (microseconds; 0 or absent = none, as in Triton) in seconds (any transport)."""
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
