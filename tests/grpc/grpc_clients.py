@@ -22,7 +22,9 @@ def pixels_input(pixels: np.ndarray) -> grpcclient.InferInput:
 
 
 def http_infer(base_url: str, model: str, pixels: np.ndarray, **kwargs: Any) -> httpx.Response:
-    body = {"inputs": [{"name": "pixels", "datatype": "FP32", "shape": list(pixels.shape), "data": pixels.ravel().tolist()}]}
+    body = {
+        "inputs": [{"name": "pixels", "datatype": "FP32", "shape": list(pixels.shape), "data": pixels.ravel().tolist()}]
+    }
     return httpx.post(f"{base_url}/v2/models/{model}/infer", json=body, timeout=30, **kwargs)
 
 

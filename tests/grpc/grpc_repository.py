@@ -21,7 +21,10 @@ def write_simple_model(root: Path, name: str = "simple") -> None:
         return helper.make_tensor_value_info(tensor, TensorProto.INT32, ["batch", 16])
 
     graph = helper.make_graph(
-        [helper.make_node("Add", ["INPUT0", "INPUT1"], ["OUTPUT0"]), helper.make_node("Sub", ["INPUT0", "INPUT1"], ["OUTPUT1"])],
+        [
+            helper.make_node("Add", ["INPUT0", "INPUT1"], ["OUTPUT0"]),
+            helper.make_node("Sub", ["INPUT0", "INPUT1"], ["OUTPUT1"]),
+        ],
         "simple",
         [value("INPUT0"), value("INPUT1")],
         [value("OUTPUT0"), value("OUTPUT1")],
@@ -46,7 +49,9 @@ def build_repository(root: Path) -> Path:
     copy_model(root, "digits-cnn", "digits-shared8", parameters={"exact_batch_requests": 8})
     copy_model(root, "digits-cnn", "digits-deadline", parameters={"exact_batch_requests": 2})
     copy_model(root, "digits-cnn", "digits-cancel", parameters={"exact_batch_requests": 2})
-    copy_model(root, "digits-cnn", "digits-queue", batching={"max_queue_size": 1}, parameters={"exact_batch_requests": 2})
+    copy_model(
+        root, "digits-cnn", "digits-queue", batching={"max_queue_size": 1}, parameters={"exact_batch_requests": 2}
+    )
     copy_model(root, "digits-cnn", "digits-reload")
     copy_model(root, "digits-cnn", "digits-unloaded")
     return root

@@ -100,7 +100,9 @@ def test_infer_classification_returns_labelled_top_classes(client: grpcclient.In
 
 def test_async_infer_answers_through_the_callback(client: grpcclient.InferenceServerClient) -> None:
     answers: queue.Queue[tuple[object, object]] = queue.Queue()
-    client.async_infer("digits-cnn", [pixels_input(digit_pixels(1))], lambda result, error: answers.put((result, error)))
+    client.async_infer(
+        "digits-cnn", [pixels_input(digit_pixels(1))], lambda result, error: answers.put((result, error))
+    )
     result, error = answers.get(timeout=30)
     assert error is None
     assert isinstance(result, grpcclient.InferResult)
