@@ -52,6 +52,12 @@ def parameter_values(parameters: Mapping[str, ParameterMessage]) -> dict[str, An
 def decode_infer_request(request: pb.ModelInferRequest, model: ServedModel, *, finite: bool) -> DecodedRequest:
     """Arrays for every model input and the outputs to return, checked as HTTP checks them."""
     raw = request.raw_input_contents
+    mixed = [t.name for t in request.inputs if t.HasField("contents")] if raw else []
+    if mixed:  # Triton's words, which its clients and examples look for
+        raise InvalidInput(
+            f"contents field must not be specified when using raw_input_contents for {mixed[0]!r} "
+            f"for model {model.name!r}"
+        )
     if raw and len(raw) != len(request.inputs):
         raise InvalidInput(
             f"raw_input_contents: {len(raw)} entries for {len(request.inputs)} inputs; send one per input, "
@@ -64,8 +70,6 @@ def decode_infer_request(request: pb.ModelInferRequest, model: ServedModel, *, f
         shape = list(tensor.shape)
         where = check_input(i, tensor.name, tensor.datatype, shape, specs, labels)
         if raw:
-            if tensor.HasField("contents"):
-                raise InvalidInput(f"{where}: has typed contents while the request uses raw_input_contents")
             arrays[tensor.name] = from_binary(raw[i], tensor.datatype, shape, where, "raw_input_contents size")
         else:
             arrays[tensor.name] = typed_contents(tensor, shape, where)
