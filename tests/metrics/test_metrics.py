@@ -75,9 +75,8 @@ def test_render_reports_exercised_values_with_labels() -> None:
     exercise(metrics)
     m1 = {"model": "m", "version": "1"}
     assert value(metrics, "nnserve_requests_total", **m1, endpoint="v2_infer", code="200", protocol="http") == 1
-    assert (
-        value(metrics, "nnserve_request_duration_seconds_bucket", **m1, endpoint="v2_infer", protocol="http", le="0.005") == 1
-    )
+    bucket = {"endpoint": "v2_infer", "protocol": "http", "le": "0.005"}
+    assert value(metrics, "nnserve_request_duration_seconds_bucket", **m1, **bucket) == 1
     assert value(metrics, "nnserve_queue_depth", **m1) == 1
     assert value(metrics, "nnserve_queue_duration_seconds_count", **m1) == 2
     assert value(metrics, "nnserve_inference_duration_seconds_sum", **m1) == pytest.approx(0.002)
