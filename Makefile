@@ -6,7 +6,7 @@ REPOSITORY ?= models
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install install-serve serve test lint models bench clean
+.PHONY: help install install-serve serve test lint models bench protos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -34,6 +34,14 @@ lint: install ## ruff on everything, mypy --strict on service/
 
 models: install ## retrain and re-export every bundled model into models/
 	$(BIN)/nnserve-train all --repository $(REPOSITORY) --version 1
+
+PROTOS := service/grpc/protos
+PROTO_OUT ?= service/grpc/generated
+protos: ## regenerate service/grpc/generated from the vendored .proto files (needs grpcio-tools)
+	$(BIN)/python -m grpc_tools.protoc -I $(PROTOS) --python_out=$(PROTO_OUT) --pyi_out=$(PROTO_OUT) \
+		$(PROTOS)/grpc_service.proto $(PROTOS)/model_config.proto
+	sed -i 's/^import model_config_pb2 as/from service.grpc.generated import model_config_pb2 as/' \
+		$(PROTO_OUT)/grpc_service_pb2.py $(PROTO_OUT)/grpc_service_pb2.pyi
 
 bench: install ## run the benchmarks and rewrite docs/benchmarks.md
 	$(BIN)/python -m loadtests.bench

@@ -76,6 +76,17 @@ def presented_keys(headers: dict[bytes, bytes]) -> list[bytes]:
     return keys
 
 
+def refusal_for(keys: KeyRing, needed: Role, presented: list[bytes]) -> ServiceError | None:
+    """None when a presented key holds the role `needed`, else the error to answer with (any transport)."""
+    role = keys.role(presented)
+    if role is not None and (needed is Role.INFERENCE or role is Role.ADMIN):
+        return None
+    if role is None:
+        what = "invalid API key" if presented else "missing API key"
+        return Unauthorized(f"Authorization: {what}; send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
+    return Forbidden("Authorization: this API key may run models but not change the repository")
+
+
 class AccessControl:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -92,18 +103,10 @@ class AccessControl:
             await self.app(scope, receive, send)
             return
         presented = presented_keys(dict(scope["headers"]))
-        role = self.keys.role(presented)
-        if role is not None and (needed is Role.INFERENCE or role is Role.ADMIN):
+        refusal = refusal_for(self.keys, needed, presented)
+        if refusal is None:
             await self.app(scope, receive, send)
             return
-        refusal: ServiceError
-        if role is None:
-            what = "invalid API key" if presented else "missing API key"
-            refusal = Unauthorized(
-                f"Authorization: {what}; send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
-            )
-        else:
-            refusal = Forbidden("Authorization: this API key may run models but not change the repository")
         await self._refuse(refusal, path, bool(presented))(scope, receive, send)
 
     @staticmethod

@@ -3,7 +3,8 @@
 Models load in the background after start-up, so `/v2/health/live` answers at once and
 `/v2/health/ready` turns 200 when loading is done (the usual liveness/readiness split). Each version
 gets its batchers' metrics and statistics hooks before it serves (the repository's prepare hook), and
-on shutdown every version's batchers stop after answering what they hold. Around the routes: access
+on shutdown every version's batchers stop after answering what they hold. The gRPC endpoint
+(service.grpc, NNSERVE_GRPC_PORT) starts and stops in the same lifespan, on the same loop. Around the routes: access
 control by API key, CORS when origins are configured, and the request context (IDs, body limit, metrics,
 requests in flight); docs/hardening.md has the limits and the shutdown sequence.
 """
@@ -102,11 +103,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        grpc_server = await _start_grpc(app) if settings.grpc_port else None
         loading = asyncio.create_task(load_then_freeze())
         try:
             yield {LOOP_STATE: asyncio.get_running_loop()}
         finally:
             lifecycle.begin_drain()  # already draining when served by `nnserve serve` (service.server)
+            if grpc_server is not None:
+                from service.grpc.server import stop_grpc
+
+                await stop_grpc(grpc_server, settings.shutdown_grace_s)
             loading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loading
@@ -159,6 +165,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         access_log=settings.access_log,
     )
     return app
+
+
+async def _start_grpc(app: FastAPI) -> Any:
+    """The gRPC endpoint on this loop, over the app's own repository, batchers and metrics (service.grpc).
+
+    Imported here, not at the top: a server with NNSERVE_GRPC_PORT=0 never loads grpcio.
+    """
+    from service.grpc.calls import DataPlane
+    from service.grpc.server import start_grpc
+
+    state = app.state
+    plane = DataPlane(
+        state.settings, state.repository, state.metrics, state.statistics, state.lifecycle, state.generation_engines
+    )
+    return await start_grpc(plane)
 
 
 def routers(settings: Settings) -> list[APIRouter]:

@@ -50,14 +50,14 @@ class Metrics:
             GCCollector(registry=r)
         self.requests = Counter(
             "nnserve_requests",
-            "Requests answered, by endpoint and HTTP status code.",
-            [*MODEL, "endpoint", "code"],
+            "Requests answered, by endpoint, HTTP status code (its HTTP equivalent for gRPC) and protocol.",
+            [*MODEL, "endpoint", "code", "protocol"],
             registry=r,
         )
         self.request_duration = Histogram(
             "nnserve_request_duration_seconds",
             "Time from receiving a request to sending its response.",
-            [*MODEL, "endpoint"],
+            [*MODEL, "endpoint", "protocol"],
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
@@ -127,24 +127,27 @@ class Metrics:
             registry=r,
         )
         self._providers: dict[tuple[str, str], str] = {}
-        self._request_series: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        self._request_series: dict[tuple[str, str, str, int, str], tuple[Any, Any]] = {}
         """Children of the request metrics by label values: `labels()` costs more than the update."""
 
     def track_in_flight(self, count: Callable[[], int]) -> None:
         """Read the in-flight gauge from `count` at scrape time (no gauge update per request)."""
         self.requests_in_flight.set_function(count)
 
-    def observe_request(self, *, model: str, version: str, endpoint: str, code: int, seconds: float) -> None:
+    def observe_request(
+        self, *, model: str, version: str, endpoint: str, code: int, seconds: float, protocol: str = "http"
+    ) -> None:
         """Count one answered request and its latency; use model="" for requests naming no known model.
 
-        Callers pass only bounded label values (route names, models the repository knows).
+        Callers pass only bounded label values (route or RPC names, models the repository knows,
+        `http` or `grpc`).
         """
-        key = (model, version, endpoint, code)
+        key = (model, version, endpoint, code, protocol)
         series = self._request_series.get(key)
         if series is None:
             series = self._request_series[key] = (
-                self.requests.labels(model, version, endpoint, str(code)),
-                self.request_duration.labels(model, version, endpoint),
+                self.requests.labels(model, version, endpoint, str(code), protocol),
+                self.request_duration.labels(model, version, endpoint, protocol),
             )
         series[0].inc()
         series[1].observe(seconds)

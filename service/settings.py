@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     repository: Path = Field(default=Path("models"), description="Model repository root.")
     host: str = Field(default="127.0.0.1", description="Address uvicorn binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port uvicorn binds (0 = any free port).")
+    grpc_port: int = Field(
+        default=8001,
+        ge=0,
+        le=65535,
+        description="Port of the gRPC endpoint (Triton's `inference.GRPCInferenceService`, health, reflection) "
+        "on the same host; 0 = no gRPC.",
+    )
+    grpc_max_message_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Largest gRPC message received or sent; larger ones fail with RESOURCE_EXHAUSTED.",
+    )
     log_level: LogLevel = Field(default="info", description="Lowest level written to the log.")
     log_format: LogFormat = Field(
         default="json", description="json: one JSON object per line; text: for humans."

@@ -50,13 +50,18 @@ async def run_infer(
     with lease(repository, info, name, version) as model:
         plain = plain_body(headers, body, settings.max_request_bytes)
         framing = headers.get(FRAMING_HEADER)
-        finite = not settings.allow_non_finite and model.config.task != "tensor"
-        decoded = decode_request(plain, framing, model.inputs, model.outputs, finite=finite)
+        decoded = decode_request(plain, framing, model.inputs, model.outputs, finite=finite_inputs(model, settings))
         check_sequences(model.config, decoded.inputs)
         request_deadline = deadline(headers, info, _parameters_timeout_s(plain, framing))
         results = await model.infer(decoded.inputs, deadline=request_deadline)
     payload, json_length = encode_response(
-        model.name, model.version, decoded.id, results, decoded.outputs, _labels(model), settings.max_response_bytes
+        model.name,
+        model.version,
+        decoded.id,
+        results,
+        decoded.outputs,
+        class_labels(model),
+        settings.max_response_bytes,
     )
     return InferAnswer(payload, json_length)
 
@@ -70,7 +75,11 @@ def _parameters_timeout_s(body: bytes, header_length: str | None) -> float | Non
     if b'"timeout"' not in head:
         return None
     parameters = parse_json(head).get("parameters") or {}
-    value = parameters.get("timeout") if isinstance(parameters, dict) else None
+    return parameter_timeout_s(parameters.get("timeout") if isinstance(parameters, dict) else None)
+
+
+def parameter_timeout_s(value: object) -> float | None:
+    """The v2 `timeout` parameter (microseconds; 0 or absent = none, as in Triton) in seconds (any transport)."""
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -78,7 +87,12 @@ def _parameters_timeout_s(body: bytes, header_length: str | None) -> float | Non
     return value / 1_000_000 if value else None
 
 
-def _labels(model: ServedModel) -> dict[str, list[str]]:
-    """Class labels by output name, for the classification extension."""
+def finite_inputs(model: ServedModel, settings: Settings) -> bool:
+    """Whether NaN and infinity are refused: for task models, unless the settings allow them (any transport)."""
+    return not settings.allow_non_finite and model.config.task != "tensor"
+
+
+def class_labels(model: ServedModel) -> dict[str, list[str]]:
+    """Class labels by output name, for the classification extension (any transport)."""
     settings = model.config.classification
     return {settings.probabilities: settings.labels} if settings is not None else {}

@@ -15,6 +15,7 @@ from service.api import examples as ex
 from service.api.deps import VERSION_PARAMETER, RepositoryDep, path_version
 from service.api.metrics import served_versions
 from service.errors import unknown_version
+from service.repository.registry import ModelRepository
 from service.responses import OrjsonResponse
 from service.statistics import Statistics
 
@@ -65,10 +66,16 @@ async def all_statistics(request: Request, repository: RepositoryDep) -> Respons
 @router.get("/v2/models/{name}/versions/{version}/stats", **_DOCS, openapi_extra=VERSION_PARAMETER)
 async def model_statistics(name: str, request: Request, repository: RepositoryDep) -> Response:
     """Statistics of every served version of a model, or of one version; 404 for an unknown one."""
+    statistics: Statistics = request.app.state.statistics
+    return OrjsonResponse(model_statistics_view(statistics, repository, name, path_version(request)))
+
+
+def model_statistics_view(
+    statistics: Statistics, repository: ModelRepository, name: str, version: int | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Statistics of a model's served versions, or of one (any transport); ModelNotFound for an unknown one."""
     entry = repository.entry(name)
-    version = path_version(request)
     if version is not None and version not in entry.served:
         raise unknown_version(name, version, sorted(entry.served))
-    statistics: Statistics = request.app.state.statistics
     served = served_versions(repository).keys()
-    return OrjsonResponse(statistics.to_json(name, None if version is None else str(version), served))
+    return statistics.to_json(name, None if version is None else str(version), served)

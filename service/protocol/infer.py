@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from service.errors import InvalidInput, PayloadTooLarge
 from service.protocol.limits import ascii_integer, check_finite, shown
-from service.protocol.schemas import InferInputTensor, InferRequest
+from service.protocol.schemas import InferRequest
 from service.protocol.tensors import Array, from_binary, from_json, to_binary, to_json
 from service.runtime.datatypes import v2_from_numpy
 from service.schema.config import TensorSpec
@@ -105,13 +105,7 @@ def decode_request(
     labels: dict[str, str] = {}
     offset = 0
     for i, tensor in enumerate(request.inputs):
-        where = labels[tensor.name] = f"inputs[{i}] {tensor.name!r}"
-        spec = specs.get(tensor.name)
-        if spec is None:
-            raise InvalidInput(f"{where}: the model has no such input; its inputs are {sorted(specs)}")
-        if tensor.name in arrays:
-            raise InvalidInput(f"{where}: given twice")
-        _check_signature(tensor, spec, where)
+        where = check_input(i, tensor.name, tensor.datatype, tensor.shape, specs, labels)
         size = tensor.parameters.get("binary_data_size")
         if size is not None:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -129,56 +123,79 @@ def decode_request(
             offset += size
         else:
             arrays[tensor.name] = from_json(tensor.data, tensor.datatype, tensor.shape, where)
-    missing = sorted(set(specs) - set(arrays))
-    if missing:
-        raise InvalidInput(f"inputs: missing {missing}; the model needs {sorted(specs)}")
     if offset != len(binary):
         raise InvalidInput(
             f"body: {len(binary) - offset} bytes of binary data after the JSON belong to no input"
         )
+    finish_inputs(arrays, specs, labels, finite=finite)
+    requested = None if request.outputs is None else [(o.name, o.parameters) for o in request.outputs]
+    default_binary = _flag(request.parameters, "binary_data_output", "parameters")
+    return DecodedRequest(id=request.id, inputs=arrays, outputs=choose_outputs(requested, outputs, default_binary))
+
+
+def check_input(
+    index: int, name: str, datatype: str, shape: Sequence[int], specs: Mapping[str, TensorSpec], labels: dict[str, str]
+) -> str:
+    """The request's input `index`, checked against the model's signature (any transport); returns its
+    label for messages (`inputs[0] 'pixels'`), also recorded in `labels` by name."""
+    where = f"inputs[{index}] {name!r}"
+    spec = specs.get(name)
+    if spec is None:
+        raise InvalidInput(f"{where}: the model has no such input; its inputs are {sorted(specs)}")
+    if name in labels:
+        raise InvalidInput(f"{where}: given twice")
+    labels[name] = where
+    _check_signature(datatype, shape, spec, where)
+    return where
+
+
+def finish_inputs(
+    arrays: Mapping[str, Array], specs: Mapping[str, TensorSpec], labels: Mapping[str, str], *, finite: bool
+) -> None:
+    """Every model input given, and (`finite`) no NaN or infinity in them."""
+    missing = sorted(set(specs) - set(arrays))
+    if missing:
+        raise InvalidInput(f"inputs: missing {missing}; the model needs {sorted(specs)}")
     if finite:
         check_finite(arrays, labels)
-    return DecodedRequest(id=request.id, inputs=arrays, outputs=_output_choices(request, outputs))
 
 
-def _check_signature(tensor: InferInputTensor, spec: TensorSpec, where: str) -> None:
-    if tensor.datatype != spec.datatype:
-        raise InvalidInput(f"{where}: datatype {tensor.datatype} does not match the model's {spec.datatype}")
-    if any(d < 0 for d in tensor.shape):
-        raise InvalidInput(f"{where}: shape {tensor.shape} has a negative dimension")
-    if len(tensor.shape) != len(spec.shape) or any(
-        want not in (-1, got) for want, got in zip(spec.shape, tensor.shape, strict=True)
+def _check_signature(datatype: str, shape: Sequence[int], spec: TensorSpec, where: str) -> None:
+    if datatype != spec.datatype:
+        raise InvalidInput(f"{where}: datatype {datatype} does not match the model's {spec.datatype}")
+    if any(d < 0 for d in shape):
+        raise InvalidInput(f"{where}: shape {list(shape)} has a negative dimension")
+    if len(shape) != len(spec.shape) or any(
+        want not in (-1, got) for want, got in zip(spec.shape, shape, strict=True)
     ):
         raise InvalidInput(
-            f"{where}: shape {tensor.shape} does not match the model's {spec.shape} (-1 = any)"
+            f"{where}: shape {list(shape)} does not match the model's {spec.shape} (-1 = any)"
         )
 
 
-def _output_choices(request: InferRequest, outputs: Sequence[TensorSpec]) -> list[OutputChoice]:
-    default_binary = _flag(request.parameters, "binary_data_output", "parameters")
-    if request.outputs is None:
+def choose_outputs(
+    requested: Sequence[tuple[str, Mapping[str, Any]]] | None, outputs: Sequence[TensorSpec], default_binary: bool
+) -> list[OutputChoice]:
+    """The outputs to return: (name, parameters) of each one asked for, or None for all (any transport)."""
+    if requested is None:
         return [OutputChoice(spec.name, default_binary) for spec in outputs]
     known = {spec.name for spec in outputs}
     choices: list[OutputChoice] = []
-    for i, wanted in enumerate(request.outputs):
-        where = f"outputs[{i}] {wanted.name!r}"
-        if wanted.name not in known:
+    for i, (name, parameters) in enumerate(requested):
+        where = f"outputs[{i}] {name!r}"
+        if name not in known:
             raise InvalidInput(f"{where}: the model has no such output; its outputs are {sorted(known)}")
-        if any(choice.name == wanted.name for choice in choices):  # each copy would be encoded again
+        if any(choice.name == name for choice in choices):  # each copy would be encoded again
             raise InvalidInput(f"{where}: requested twice")
-        if "shared_memory_region" in wanted.parameters:
+        if "shared_memory_region" in parameters:
             raise InvalidInput(f"{where}: shared memory is not supported by this server")
-        binary = (
-            _flag(wanted.parameters, "binary_data", where)
-            if "binary_data" in wanted.parameters
-            else default_binary
-        )
-        count = wanted.parameters.get("classification", 0)
+        binary = _flag(parameters, "binary_data", where) if "binary_data" in parameters else default_binary
+        count = parameters.get("classification", 0)
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise InvalidInput(
                 f"{where}: parameters.classification must be a non-negative integer, got {count!r}"
             )
-        choices.append(OutputChoice(wanted.name, binary, count))
+        choices.append(OutputChoice(name, binary, count))
     return choices
 
 

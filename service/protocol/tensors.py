@@ -33,8 +33,10 @@ def element_count(shape: list[int]) -> int:
     return math.prod(shape)
 
 
-def from_binary(raw: bytes | memoryview, datatype: str, shape: list[int], where: str) -> Array:
-    """A tensor from its binary_data_size bytes."""
+def from_binary(
+    raw: bytes | memoryview, datatype: str, shape: list[int], where: str, size_name: str = "binary_data_size"
+) -> Array:
+    """A tensor from its binary_data_size bytes (`size_name`: what the transport calls their length)."""
     count = element_count(shape)
     if datatype == "BYTES":
         return _bytes_elements(bytes(raw), count, where).reshape(shape)
@@ -42,7 +44,7 @@ def from_binary(raw: bytes | memoryview, datatype: str, shape: list[int], where:
     if len(raw) != count * dtype.itemsize:
         raise InvalidInput(
             f"{where}: shape {shape} of {datatype} needs {count * dtype.itemsize} bytes, "
-            f"binary_data_size is {len(raw)}"
+            f"{size_name} is {len(raw)}"
         )
     return np.frombuffer(raw, dtype=dtype).reshape(shape)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from dockerfile_model import Stage, parse
+from testkit.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -69,4 +70,6 @@ def local_env(stage: Stage, mapping: dict[str, str], port: int) -> dict[str, str
     env["PATH"] = f"{Path(sys.prefix) / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     env["NNSERVE_HOST"] = "127.0.0.1"
     env["NNSERVE_PORT"] = str(port)
+    if env.get("NNSERVE_GRPC_PORT", "0") != "0":  # a free one: the image's 8001 is one port per machine
+        env["NNSERVE_GRPC_PORT"] = str(free_port())
     return env

@@ -93,6 +93,7 @@ def test_nnserve_services_mount_the_repository_read_only() -> None:
         assert Path(mounts[0]["source"]) == ROOT / "models"
         assert spec["restart"] == "unless-stopped"
         assert any(p["target"] == int(spec["environment"]["NNSERVE_PORT"]) for p in spec["ports"])
+        assert any(p["target"] == int(spec["environment"]["NNSERVE_GRPC_PORT"]) for p in spec["ports"])
 
 
 def test_gpu_service_reserves_an_nvidia_gpu_and_builds_the_gpu_image() -> None:
@@ -153,3 +154,10 @@ def test_locust_image_provides_what_the_locustfile_imports() -> None:
     imported = third_party_imports(LOCUSTFILE, LOCUSTFILE.parent)
     assert imported - provided == set(), f"add to deploy/Dockerfile.locust: {sorted(imported - provided)}"
     assert stage.user() not in (None, "root", "0"), stage.user()
+
+
+def test_cpu_and_gpu_services_publish_distinct_host_ports() -> None:
+    services = _resolved(PROFILES["gpu"])["services"]
+    published = [str(p["published"]) for name in ("nnserve", "nnserve-gpu") for p in services[name]["ports"]]
+    assert "8001" in published, "the CPU service's gRPC port is published as Triton's 8001"
+    assert len(published) == len(set(published)), published

@@ -182,3 +182,12 @@ def test_gpu_base_image_is_cuda_cudnn_runtime() -> None:
 
 def final_stage_of(dockerfile: Path) -> Stage:
     return parse(dockerfile)[-1]
+
+
+@DOCKERFILES
+def test_image_serves_and_exposes_grpc_on_8001(dockerfile: Path) -> None:
+    stage = final_stage_of(dockerfile)
+    assert stage.env()["NNSERVE_GRPC_PORT"] == "8001"
+    lines = dockerfile.read_text().splitlines()
+    exposed = {port for line in lines if line.startswith("EXPOSE") for port in line.split()[1:]}
+    assert {"8000", "8001"} <= exposed

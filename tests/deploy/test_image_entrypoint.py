@@ -52,3 +52,11 @@ def test_healthcheck_fails_when_nothing_listens(image_server: Server) -> None:
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 1, f"{command} -> {result.returncode}: {result.stderr}"
     assert "/v2/health/ready" in result.stderr
+
+
+def test_healthcheck_fails_when_grpc_does_not_answer(image_server: Server) -> None:
+    command = _healthcheck_command(image_server)
+    env = {**image_server.env, "NNSERVE_GRPC_PORT": str(free_port())}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 1, f"{command} -> {result.returncode}: {result.stderr}"
+    assert "gRPC health" in result.stderr

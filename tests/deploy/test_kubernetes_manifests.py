@@ -69,8 +69,13 @@ def kserve() -> list[Manifest]:
     return build(K8S / "kserve")
 
 
+@pytest.fixture(scope="module")
+def kserve_grpc() -> list[Manifest]:
+    return build(K8S / "kserve-grpc")
+
+
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-@pytest.mark.parametrize("variant", ["base", "overlays/gpu", "kserve"])
+@pytest.mark.parametrize("variant", ["base", "overlays/gpu", "kserve", "kserve-grpc"])
 def test_manifests_validate_against_kubernetes_schemas(variant: str, version: str) -> None:
     manifests = build(K8S / variant)
     assert manifests, f"{variant} builds to nothing"
@@ -97,11 +102,12 @@ def test_deployment_probes_health_endpoints_on_its_port(base: list[Manifest]) ->
     pod = _one(base, "Deployment")["spec"]["template"]["spec"]
     container = pod["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["readinessProbe"]["grpc"] == {"port": ports["grpc"], "service": "readiness"}
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+    for probe in ("livenessProbe", "startupProbe"):
         assert container[probe]["httpGet"]["port"] in ports, probe
     assert _env(container)["NNSERVE_PORT"] == str(ports["http"])
+    assert _env(container)["NNSERVE_GRPC_PORT"] == str(ports["grpc"]) == "8001"
     assert _env(container)["NNSERVE_HOST"] == "0.0.0.0"
 
 
@@ -195,3 +201,25 @@ def test_servingruntime_runs_the_image_with_the_v2_protocol(
     assert _env(container)["NNSERVE_PORT"] == str(container["ports"][0]["containerPort"]) == "8080"
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["securityContext"]["runAsNonRoot"] is True
+
+
+def test_service_exposes_grpc_as_h2c(base: list[Manifest]) -> None:
+    ports = {p["name"]: p for p in _one(base, "Service")["spec"]["ports"]}
+    assert (ports["grpc"]["port"], ports["grpc"]["appProtocol"]) == (8001, "kubernetes.io/h2c")
+
+
+def test_kserve_grpc_routes_and_probes_the_runtimes_grpc_port(
+    kserve_grpc: list[Manifest], kserve: list[Manifest]
+) -> None:
+    model = _one(kserve_grpc, "InferenceService")["spec"]["predictor"]["model"]
+    runtime = _one(kserve, "ServingRuntime")["spec"]["containers"][0]
+    assert model["runtime"] == runtime_name(kserve)
+    assert [(p["name"], p["containerPort"]) for p in model["ports"]] == [("h2c", 8001)]
+    assert model["readinessProbe"]["grpc"]["port"] == int(_env(runtime)["NNSERVE_GRPC_PORT"]) == 8001
+    container = {"name": "check", "image": "check", "ports": model["ports"], "readinessProbe": model["readinessProbe"]}
+    assert _validate(_as_pod([container]), KUBERNETES_VERSIONS[-1]) is None
+
+
+def runtime_name(kserve: list[Manifest]) -> str:
+    name: str = _one(kserve, "ServingRuntime")["metadata"]["name"]
+    return name

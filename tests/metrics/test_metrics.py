@@ -74,10 +74,9 @@ def test_render_reports_exercised_values_with_labels() -> None:
     metrics = Metrics(process_collectors=False)
     exercise(metrics)
     m1 = {"model": "m", "version": "1"}
-    assert value(metrics, "nnserve_requests_total", **m1, endpoint="v2_infer", code="200") == 1
-    assert (
-        value(metrics, "nnserve_request_duration_seconds_bucket", **m1, endpoint="v2_infer", le="0.005") == 1
-    )
+    assert value(metrics, "nnserve_requests_total", **m1, endpoint="v2_infer", code="200", protocol="http") == 1
+    bucket = {"endpoint": "v2_infer", "protocol": "http", "le": "0.005"}
+    assert value(metrics, "nnserve_request_duration_seconds_bucket", **m1, **bucket) == 1
     assert value(metrics, "nnserve_queue_depth", **m1) == 1
     assert value(metrics, "nnserve_queue_duration_seconds_count", **m1) == 2
     assert value(metrics, "nnserve_inference_duration_seconds_sum", **m1) == pytest.approx(0.002)
@@ -97,7 +96,7 @@ def test_two_apps_keep_separate_registries() -> None:
     exercise(first)
     exercise(first)
     exercise(second)
-    labels = {"model": "m", "version": "1", "endpoint": "v2_infer", "code": "200"}
+    labels = {"model": "m", "version": "1", "endpoint": "v2_infer", "code": "200", "protocol": "http"}
     assert value(first, "nnserve_requests_total", **labels) == 2
     assert value(second, "nnserve_requests_total", **labels) == 1
 
@@ -126,7 +125,7 @@ def test_observe_request_counts_each_label_set_apart() -> None:
     metrics = Metrics(process_collectors=False)
     for code in (200, 200, 503):
         metrics.observe_request(model="m", version="1", endpoint="infer", code=code, seconds=0.001)
-    m1 = {"model": "m", "version": "1", "endpoint": "infer"}
+    m1 = {"model": "m", "version": "1", "endpoint": "infer", "protocol": "http"}
     assert value(metrics, "nnserve_requests_total", **m1, code="200") == 2
     assert value(metrics, "nnserve_requests_total", **m1, code="503") == 1
     assert value(metrics, "nnserve_request_duration_seconds_count", **m1) == 3
