@@ -59,9 +59,9 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnserve-train",
-        description="Train the bundled model families on their bundled data, or your own data with `fit`, export them to ONNX (with a "
-        "parity check against torch) and write versions into a model repository; evaluate exported "
-        "versions through ONNX Runtime on the held-out test split.",
+        description="Train the bundled model families on their bundled data (or your own data with `fit`), "
+        "export them to ONNX (with a parity check against torch) and write versions into a model "
+        "repository; evaluate exported versions through ONNX Runtime on the held-out test split.",
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(

@@ -29,8 +29,9 @@ class CorpusParts:
 
 def read_corpus(path: Path) -> tuple[list[Path], list[str]]:
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
-                       and not p.name.startswith("."))
+        files = sorted(
+            p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
+        )
         if not files:
             raise DataError(f"{path}: no {' or '.join(SUFFIXES)} files found")
     elif path.is_file():

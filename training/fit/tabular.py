@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from service.schema.tabular import TabularColumn, TabularPreprocessing
+from training.export import InputMaker
 from training.fit.errors import DataError, first_few
 from training.fit.tables import Table, is_missing
 
@@ -89,7 +90,7 @@ def fit_transform(
         if kinds[name] == "numeric":
             numbers = np.asarray(
                 [float(values[i]) for i in train if not is_missing(values[i])],
-                dtype=np.float64,  # type: ignore[arg-type]
+                dtype=np.float64,
             )
             if len(numbers) == 0:
                 medians.append(0.0)
@@ -122,7 +123,7 @@ def features(table: Table, schema: TabularPreprocessing, rows: np.ndarray) -> np
     for column in schema.columns:
         values = table.cells[column.name]
         if column.kind == "numeric":
-            out[:, offset] = [np.nan if is_missing(values[i]) else float(values[i]) for i in rows]  # type: ignore[arg-type]
+            out[:, offset] = [np.nan if is_missing(values[i]) else float(values[i]) for i in rows]
         else:
             slots = {c: k for k, c in enumerate(column.categories)}
             unknown = len(column.categories)
@@ -179,7 +180,7 @@ class TabularInput(nn.Module):
         return torch.cat(parts, dim=1)
 
 
-def random_features(schema: TabularPreprocessing, transform: TabularTransform):  # type: ignore[no-untyped-def]
+def random_features(schema: TabularPreprocessing, transform: TabularTransform) -> InputMaker:
     """InputMaker for the parity check: plausible raw numbers with ~20% NaN, random one-hot slots."""
 
     def make(batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:

@@ -35,5 +35,5 @@ def task_names() -> list[str]:
 def get_task(name: str) -> TaskModule:
     if name not in TASKS:
         raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
-    module: TaskModule = importlib.import_module(TASKS[name])  # type: ignore[assignment]
+    module: TaskModule = importlib.import_module(TASKS[name])
     return module

@@ -59,11 +59,14 @@ def _anomaly_flags(labels: list[str] | None, options: FitOptions, where: str) ->
         return None
     if options.normal_label is None:
         distinct = sorted(set(labels))
-        raise DataError(f"{where}: the data is labelled ({', '.join(distinct[:10])}); say which label is normal "
-                        "with --normal-label")
+        raise DataError(
+            f"{where}: the data is labelled ({', '.join(distinct[:10])}); say which label is normal with --normal-label"
+        )
     if options.normal_label not in set(labels):
-        raise DataError(f"{where}: --normal-label {options.normal_label!r} is not among the labels "
-                        f"{', '.join(sorted(set(labels))[:10])}")
+        raise DataError(
+            f"{where}: --normal-label {options.normal_label!r} is not among the labels "
+            f"{', '.join(sorted(set(labels))[:10])}"
+        )
     return [NORMAL if label == options.normal_label else ANOMALY for label in labels]
 
 
@@ -91,8 +94,9 @@ def _isolation_forest(train: np.ndarray, test: np.ndarray, is_anomaly: np.ndarra
 
 
 def _threshold_rule(options: FitOptions) -> str:
-    return (f"{options.threshold_percentile:g}th percentile of the anomaly score over the validation split's "
-            "normal items")
+    return (
+        f"{options.threshold_percentile:g}th percentile of the anomaly score over the validation split's normal items"
+    )
 
 
 def run(options: FitOptions) -> TrainResult:
@@ -106,8 +110,14 @@ def _run_images(options: FitOptions) -> TrainResult:
     images = decode_images(source, options)
     flags = _anomaly_flags(images.labels, options, str(options.data))
     x, settings = images.pixels, images.settings
-    split = split_rows(len(x), options, labels=flags, keys=content_keys(x), split_values=images.split_values,
-                       where=lambda i: str(images.files[i]))
+    split = split_rows(
+        len(x),
+        options,
+        labels=flags,
+        keys=content_keys(x),
+        split_values=images.split_values,
+        where=lambda i: str(images.files[i]),
+    )
     train_rows, val_rows = _normal_rows(split.train, flags), _normal_rows(split.val, flags)
     ae = ConvAEConfig(image_size=settings.height, channels=settings.channels, width=options.width or 16)
     model = ConvAutoencoder(ae)
@@ -119,8 +129,12 @@ def _run_images(options: FitOptions) -> TrainResult:
         return StepOutput(nn.functional.mse_loss(net(pixels), pixels / 255.0), len(pixels))
 
     result = common.train(
-        model, step, common.loader([x[train_rows]], config.batch_size, True, generator),
-        common.loader([x[val_rows]], config.batch_size, False, generator), config, options,
+        model,
+        step,
+        common.loader([x[train_rows]], config.batch_size, True, generator),
+        common.loader([x[val_rows]], config.batch_size, False, generator),
+        config,
+        options,
     )
     scorer = ImageAnomalyScorer(model).eval()
     threshold = _threshold(_scores(scorer, x[val_rows]), options)
@@ -143,16 +157,24 @@ def _run_images(options: FitOptions) -> TrainResult:
             task="anomaly-detection",
             description=f"Image anomaly detector (convolutional autoencoder) trained on {options.data.name}.",
             inputs=[TensorSpec(name="pixels", datatype="FP32", shape=shape)],
-            outputs=[TensorSpec(name="score", datatype="FP32", shape=[-1]),
-                     TensorSpec(name="reconstruction", datatype="FP32", shape=shape)],
+            outputs=[
+                TensorSpec(name="score", datatype="FP32", shape=[-1]),
+                TensorSpec(name="reconstruction", datatype="FP32", shape=shape),
+            ],
             batching=BatchingSettings(max_batch_size=64, max_queue_delay_ms=0.0),
             image=settings,
-            anomaly=AnomalySettings(score="score", reconstruction="reconstruction", threshold=threshold,
-                                    threshold_rule=_threshold_rule(options)),
+            anomaly=AnomalySettings(
+                score="score",
+                reconstruction="reconstruction",
+                threshold=threshold,
+                threshold_rule=_threshold_rule(options),
+            ),
             parameters={"hyperparameters": hyperparameters},
         ),
         export=ExportSpec(
-            module=scorer, make_inputs=random_pixels, output_names=["score", "reconstruction"],
+            module=scorer,
+            make_inputs=random_pixels,
+            output_names=["score", "reconstruction"],
             dynamic_axes={"pixels": {0: "batch"}},
             metadata={"model": options.name, "hyperparameters": hyperparameters, "anomaly_threshold": threshold},
         ),
@@ -160,21 +182,32 @@ def _run_images(options: FitOptions) -> TrainResult:
         fit_config=config,
         hyperparameters=hyperparameters,
         card=CardText(
-            data=(f"{images.layout} at `{options.data}`: {len(x)} images, {len(images.skipped)} unreadable skipped"
-                  + (f"; normal label `{options.normal_label}`" if flags else "; all normal")
-                  + f". Trained on {len(train_rows)} normal training images. Split: {split.describe()}."),
-            architecture=("Convolutional autoencoder (strided conv encoder to a "
-                          f"{ae.latent}-d code, transposed-conv decoder, sigmoid); `score` = per-image mean squared "
-                          "error in the 0..1 pixel scale, computed in the graph."),
-            evaluation=("The held-out test split: AUROC (when labelled anomalies are held out), precision and "
-                        "recall at the threshold, and the share of normal items flagged. `baseline.*`: "
-                        "IsolationForest on the pixels of the same normal training images."),
+            data=(
+                f"{images.layout} at `{options.data}`: {len(x)} images, {len(images.skipped)} unreadable skipped"
+                + (f"; normal label `{options.normal_label}`" if flags else "; all normal")
+                + f". Trained on {len(train_rows)} normal training images. Split: {split.describe()}."
+            ),
+            architecture=(
+                "Convolutional autoencoder (strided conv encoder to a "
+                f"{ae.latent}-d code, transposed-conv decoder, sigmoid); `score` = per-image mean squared "
+                "error in the 0..1 pixel scale, computed in the graph."
+            ),
+            evaluation=(
+                "The held-out test split: AUROC (when labelled anomalies are held out), precision and "
+                "recall at the threshold, and the share of normal items flagged. `baseline.*`: "
+                "IsolationForest on the pixels of the same normal training images."
+            ),
             craft=["loss: mean squared reconstruction error", f"threshold {threshold:.4g}: {_threshold_rule(options)}"],
         ),
         evaluate=evaluate,
         baseline=_isolation_forest(flat[train_rows], flat[split.test], is_anomaly, options.seed),
-        data=common.data_summary(split, images.layout, images=len(x), skipped_unreadable=len(images.skipped),
-                                 normal_training_items=len(train_rows)),
+        data=common.data_summary(
+            split,
+            images.layout,
+            images=len(x),
+            skipped_unreadable=len(images.skipped),
+            normal_training_items=len(train_rows),
+        ),
         extra_metrics={"threshold": threshold, "threshold_rule": _threshold_rule(options)},
     )
     return publish_fit(release, options, started)
@@ -183,9 +216,7 @@ def _run_images(options: FitOptions) -> TrainResult:
 def _run_table(options: FitOptions) -> TrainResult:
     started = time.perf_counter()
     data = load_table_data(options, options.label_column, stratify=options.label_column is not None)
-    flags = _anomaly_flags(
-        [str(v) for v in data.labels] if options.label_column else None, options, str(options.data)
-    )
+    flags = _anomaly_flags([str(v) for v in data.labels] if options.label_column else None, options, str(options.data))
     split: Split = data.split
     train_rows, val_rows = _normal_rows(split.train, flags), _normal_rows(split.val, flags)
     transform = fit_transform(data.table, data.feature_columns, data.kinds, train_rows, options.max_categories)
@@ -202,8 +233,12 @@ def _run_table(options: FitOptions) -> TrainResult:
         return StepOutput(nn.functional.mse_loss(reconstruction, target), len(target))
 
     result = common.train(
-        model, step, common.loader([x[train_rows]], config.batch_size, True, generator),
-        common.loader([x[val_rows]], config.batch_size, False, generator), config, options,
+        model,
+        step,
+        common.loader([x[train_rows]], config.batch_size, True, generator),
+        common.loader([x[val_rows]], config.batch_size, False, generator),
+        config,
+        options,
     )
     scorer = TabularAnomalyScorer(model).eval()
     threshold = _threshold(_scores(scorer, x[val_rows]), options)
@@ -229,7 +264,9 @@ def _run_table(options: FitOptions) -> TrainResult:
             parameters={"hyperparameters": hyperparameters},
         ),
         export=ExportSpec(
-            module=scorer, make_inputs=random_features(schema, transform), output_names=["score"],
+            module=scorer,
+            make_inputs=random_features(schema, transform),
+            output_names=["score"],
             dynamic_axes={schema.input: {0: "batch"}},
             metadata={"model": options.name, "hyperparameters": hyperparameters, "anomaly_threshold": threshold},
         ),
@@ -237,22 +274,29 @@ def _run_table(options: FitOptions) -> TrainResult:
         fit_config=config,
         hyperparameters=hyperparameters,
         card=CardText(
-            data=(f"`{options.data}`: {len(data.table)} rows, {len(data.feature_columns)} feature columns"
-                  + (f"; normal label `{options.normal_label}` in `{options.label_column}`" if flags else "; all normal")
-                  + f". Trained on {len(train_rows)} normal training rows. Split: {split.describe()}."),
-            architecture=("The tabular transform as the graph's first layer (see tabular-classification), then a "
-                          f"dense autoencoder (linear {ae.width}, ReLU, dropout, linear to the code, and back); "
-                          "`score` = mean squared error of the transformed row, computed in the graph. "
-                          f"Columns: {'; '.join(transform.describe())}."),
-            evaluation=("The held-out test split: AUROC (when labelled anomalies are held out), precision and "
-                        "recall at the threshold, and the share of normal rows flagged. `baseline.*`: "
-                        "IsolationForest on the same transformed normal training rows."),
+            data=(
+                f"`{options.data}`: {len(data.table)} rows, {len(data.feature_columns)} feature columns"
+                + (f"; normal label `{options.normal_label}` in `{options.label_column}`" if flags else "; all normal")
+                + f". Trained on {len(train_rows)} normal training rows. Split: {split.describe()}."
+            ),
+            architecture=(
+                "The tabular transform as the graph's first layer (see tabular-classification), then a "
+                f"dense autoencoder (linear {ae.width}, ReLU, dropout, linear to the code, and back); "
+                "`score` = mean squared error of the transformed row, computed in the graph. "
+                f"Columns: {'; '.join(transform.describe())}."
+            ),
+            evaluation=(
+                "The held-out test split: AUROC (when labelled anomalies are held out), precision and "
+                "recall at the threshold, and the share of normal rows flagged. `baseline.*`: "
+                "IsolationForest on the same transformed normal training rows."
+            ),
             craft=["loss: mean squared reconstruction error", f"threshold {threshold:.4g}: {_threshold_rule(options)}"],
         ),
         evaluate=evaluate,
         baseline=_isolation_forest(t[train_rows], t[split.test], is_anomaly, options.seed),
-        data=common.data_summary(split, "table", rows=len(data.table), columns=data.kinds,
-                                 normal_training_items=len(train_rows)),
+        data=common.data_summary(
+            split, "table", rows=len(data.table), columns=data.kinds, normal_training_items=len(train_rows)
+        ),
         extra_metrics={"threshold": threshold, "threshold_rule": _threshold_rule(options)},
     )
     return publish_fit(release, options, started)

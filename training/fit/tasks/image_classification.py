@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 from service.schema.config import BatchingSettings, ClassificationSettings, ModelConfig, TensorSpec
 from training.card import CardText
-from training.evaluate import open_session, run_in_batches
+from training.evaluate import classification_metrics, open_session, run_in_batches
 from training.export import ExportSpec
 from training.family import TrainResult
 from training.fit import common
@@ -75,8 +75,6 @@ def pixel_baseline(x: np.ndarray, y: np.ndarray, split: Split, seed: int) -> dic
 
     model = LogisticRegression(max_iter=300).fit(flat(train), y[train])
     predicted = model.predict(flat(split.test))
-    from training.evaluate import classification_metrics
-
     return {"name": BASELINE, **classification_metrics(y[split.test], predicted)}
 
 
@@ -109,7 +107,8 @@ def run(options: FitOptions) -> TrainResult:
     model_config = ModelConfig(
         name=options.name,
         task="image-classification",
-        description=f"Image classifier trained with `nnserve-train fit` on {options.data.name} ({len(labels)} classes).",
+        description=f"Image classifier trained with `nnserve-train fit` on {options.data.name} "
+        f"({len(labels)} classes).",
         inputs=[TensorSpec(name="pixels", datatype="FP32", shape=shape)],
         outputs=[TensorSpec(name="probabilities", datatype="FP32", shape=[-1, len(labels)])],
         batching=BatchingSettings(max_batch_size=64, max_queue_delay_ms=0.0),

@@ -21,7 +21,7 @@ from training.evaluate import classification_metrics, open_session, run_in_batch
 from training.export import ExportSpec
 from training.family import TrainResult
 from training.fit import common
-from training.fit.errors import DataError
+from training.fit.errors import DataError, first_few
 from training.fit.options import FitOptions
 from training.fit.release import FitRelease, publish_fit
 from training.fit.split import Split, split_rows
@@ -62,8 +62,6 @@ def load_table_data(options: FitOptions, label_column: str | None, stratify: boo
         raw = table.column(label_column, "label")
         empty = [table.where(i) for i, v in enumerate(raw) if is_missing(v)]
         if empty:
-            from training.fit.errors import first_few
-
             raise DataError(f"empty label in column {label_column!r} at {first_few(empty)}")
         labels = [str(v).strip() for v in raw]
     if options.split_column is not None:
@@ -87,8 +85,9 @@ def load_table_data(options: FitOptions, label_column: str | None, stratify: boo
 
 def transformed(x: np.ndarray, transform: TabularTransform) -> np.ndarray:
     """The graph's transform in numpy, for the classical baselines (same imputation and scaling)."""
-    parts = []
-    offset, k, numeric_cols, categorical_cols = 0, 0, [], []
+    offset = 0
+    numeric_cols: list[int] = []
+    categorical_cols: list[int] = []
     for column in transform.schema.columns:
         target = numeric_cols if column.kind == "numeric" else categorical_cols
         target += range(offset, offset + column.width)
@@ -96,8 +95,7 @@ def transformed(x: np.ndarray, transform: TabularTransform) -> np.ndarray:
     raw = x[:, numeric_cols]
     missing = np.isnan(raw)
     filled = np.where(missing, transform.median, raw)
-    parts += [(filled - transform.mean) / transform.std, missing.astype(np.float32), x[:, categorical_cols]]
-    del k
+    parts = [(filled - transform.mean) / transform.std, missing.astype(np.float32), x[:, categorical_cols]]
     return np.concatenate(parts, axis=1)
 
 
@@ -191,8 +189,6 @@ def run(options: FitOptions) -> TrainResult:
         ),
         evaluate=evaluate,
         baseline=baselines(x, y, data, options.seed),
-        data=common.data_summary(
-            split, "table", rows=len(data.table), columns=data.kinds, classes=labels
-        ),
+        data=common.data_summary(split, "table", rows=len(data.table), columns=data.kinds, classes=labels),
     )
     return publish_fit(release, options, started)

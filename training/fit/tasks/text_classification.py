@@ -28,8 +28,8 @@ from training.baseline import baseline_pipeline
 from training.card import CardText
 from training.evaluate import classification_metrics, open_session
 from training.export import ExportSpec
-from training.family import TrainResult
 from training.families.text_classifier import LengthBuckets, random_text_inputs
+from training.family import TrainResult
 from training.fit import common
 from training.fit.errors import DataError, first_few
 from training.fit.options import DEFAULT_VOCAB_SIZE_TEXT, FitOptions
@@ -59,7 +59,12 @@ def _trim(batch: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
 
 
 def _loader(
-    ids: np.ndarray, mask: np.ndarray, y: np.ndarray, padding: Padding, batch_size: int, shuffle: bool,
+    ids: np.ndarray,
+    mask: np.ndarray,
+    y: np.ndarray,
+    padding: Padding,
+    batch_size: int,
+    shuffle: bool,
     generator: torch.Generator,
 ) -> DataLoader[tuple[torch.Tensor, ...]]:
     dataset = TensorDataset(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(y))
@@ -92,8 +97,11 @@ def run(options: FitOptions) -> TrainResult:
     table = read_table(options.data)
     texts_raw = table.column(options.text_column, "text")
     labels_raw = table.column(label_column, "label")
-    empty = [table.where(i) for i, (t, v) in enumerate(zip(texts_raw, labels_raw, strict=True))
-             if t is None or not t.strip() or is_missing(v)]
+    empty = [
+        table.where(i)
+        for i, (t, v) in enumerate(zip(texts_raw, labels_raw, strict=True))
+        if t is None or not t.strip() or is_missing(v)
+    ]
     if empty:
         raise DataError(
             f"empty text (column {options.text_column!r}) or label (column {label_column!r}) at {first_few(empty)}"

@@ -72,8 +72,9 @@ def run(options: FitOptions) -> TrainResult:
     parts = split_corpus(options.data, options)
     tokenizer = train_tokenizer(parts.train, options.vocab_size or DEFAULT_VOCAB_SIZE_GPT)
     eos = tokenizer.token_to_id(EOS_TOKEN)
-    streams = [np.asarray(encode_documents(tokenizer, p), dtype=np.int64) for p in (parts.train, parts.validation,
-                                                                                    parts.test)]
+    streams = [
+        np.asarray(encode_documents(tokenizer, p), dtype=np.int64) for p in (parts.train, parts.validation, parts.test)
+    ]
     needed = options.context + 1
     for name, stream in zip(("training", "validation", "test"), streams, strict=True):
         if len(stream) < needed + (1 if name == "training" else 0):
@@ -85,8 +86,11 @@ def run(options: FitOptions) -> TrainResult:
     train_tokens, val_tokens, test_tokens = streams
     width = options.width or DEFAULT_GPT_WIDTH
     gpt = GPTConfig(
-        vocab_size=tokenizer.get_vocab_size(), context_length=options.context,
-        n_layers=options.layers or DEFAULT_GPT_LAYERS, n_heads=4 if width % 4 == 0 else 1, d_model=width,
+        vocab_size=tokenizer.get_vocab_size(),
+        context_length=options.context,
+        n_layers=options.layers or DEFAULT_GPT_LAYERS,
+        n_heads=4 if width % 4 == 0 else 1,
+        d_model=width,
         dropout=0.1,
     )
     model = TinyGPT(gpt)
@@ -94,14 +98,22 @@ def run(options: FitOptions) -> TrainResult:
     config = common.fit_config(DEFAULTS, options)
     steps = min(MAX_STEPS, max(MIN_STEPS, len(train_tokens) // (config.batch_size * gpt.context_length)))
     result = common.train(
-        model, step,
+        model,
+        step,
         RandomWindows(torch.from_numpy(train_tokens), gpt.context_length, config.batch_size, steps, generator),
-        SequentialWindows(val_tokens, gpt.context_length, config.batch_size), config, options,
+        SequentialWindows(val_tokens, gpt.context_length, config.batch_size),
+        config,
+        options,
     )
     batch_seq, cache = [-1, -1], [-1, gpt.n_heads, -1, gpt.head_dim]
     generation = GenerationSettings(
-        eos_token_id=eos, context_length=gpt.context_length, n_layers=gpt.n_layers, n_heads=gpt.n_heads,
-        head_dim=gpt.head_dim, attention_mask=ATTENTION_MASK, default_max_tokens=min(64, gpt.context_length // 2),
+        eos_token_id=eos,
+        context_length=gpt.context_length,
+        n_layers=gpt.n_layers,
+        n_heads=gpt.n_heads,
+        head_dim=gpt.head_dim,
+        attention_mask=ATTENTION_MASK,
+        default_max_tokens=min(64, gpt.context_length // 2),
         max_tokens_limit=min(256, gpt.context_length),
     )
     model_config = ModelConfig(
@@ -127,8 +139,7 @@ def run(options: FitOptions) -> TrainResult:
 
     def evaluate(version_dir: Path) -> dict[str, Any]:
         test = perplexity_metrics(open_session(version_dir), test_tokens, generation)
-        return {"split": "test", "n": test["tokens"], "test_loss": test["loss"],
-                "test_perplexity": test["perplexity"]}
+        return {"split": "test", "n": test["tokens"], "test_loss": test["loss"], "test_perplexity": test["perplexity"]}
 
     hyperparameters = {**common.hyper(gpt), "tokenizer": f"byte-level BPE, {tokenizer.get_vocab_size()} tokens"}
     release = FitRelease(
@@ -168,13 +179,16 @@ def run(options: FitOptions) -> TrainResult:
         evaluate=evaluate,
         baseline=bigram_perplexity(train_tokens, val_tokens, test_tokens, tokenizer.get_vocab_size()),
         data={
-            "source": "corpus", "files": len(parts.files), "characters": parts.characters,
+            "source": "corpus",
+            "files": len(parts.files),
+            "characters": parts.characters,
             "tokens": {"train": len(train_tokens), "validation": len(val_tokens), "test": len(test_tokens)},
         },
         files={
             TOKENIZER_FILE: lambda path: tokenizer.save(str(path)),
-            PARITY_FILE: lambda path: check_decoding(model, tokenizer, path.parent / "model.onnx", path, prompts,
-                                                     new_tokens),
+            PARITY_FILE: lambda path: check_decoding(
+                model, tokenizer, path.parent / "model.onnx", path, prompts, new_tokens
+            ),
         },
     )
     return publish_fit(release, options, started)
