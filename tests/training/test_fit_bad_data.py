@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from training.cli import main
 from training.fit import sample_data
