@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from training.family import TrainOptions, TrainResult
+from training.fit.cli import add_fit_parser, options_from, run_fit
 from training.registry import family_names, get_family
 
 DEFAULT_REPOSITORY = Path("models")
@@ -58,9 +59,9 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnserve-train",
-        description="Train the bundled model families on their bundled data, export them to ONNX (with a "
-        "parity check against torch) and write versions into a model repository; evaluate exported "
-        "versions through ONNX Runtime on the held-out test split.",
+        description="Train the bundled model families on their bundled data (or your own data with `fit`), "
+        "export them to ONNX (with a parity check against torch) and write versions into a model "
+        "repository; evaluate exported versions through ONNX Runtime on the held-out test split.",
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Train every registered family in turn: {', '.join(family_names())}.",
     )
     _add_train_options(every)
+    add_fit_parser(sub, common)
     return parser
 
 
@@ -157,6 +159,8 @@ def _train_all(options: TrainOptions) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "fit":
+        return run_fit(options_from(args, sys.argv[1:] if argv is None else argv))
     if args.command == "list":
         return _list()
     if args.command == "all":

@@ -226,15 +226,22 @@ def torch_greedy(model: TinyGPT, prompt: list[int], new_tokens: int) -> list[int
     return idx[0, len(prompt) :].tolist()
 
 
-def check_decoding(model: TinyGPT, tokenizer: Tokenizer, onnx_path: Path, record: Path) -> None:
+def check_decoding(
+    model: TinyGPT,
+    tokenizer: Tokenizer,
+    onnx_path: Path,
+    record: Path,
+    prompts_text: tuple[str, ...] = PARITY_PROMPTS,
+    new_tokens: int = PARITY_TOKENS,
+) -> None:
     """Greedy tokens: ORT with cache == torch without cache, and batched == alone; else ExportError."""
     model.eval()
-    prompts = [tokenizer.encode(text).ids for text in PARITY_PROMPTS]
+    prompts = [tokenizer.encode(text).ids for text in prompts_text]
     decoder = OrtDecoder(onnx_path, model.config)
-    reference = [torch_greedy(model, p, PARITY_TOKENS) for p in prompts]
-    alone = [decoder.greedy([p], PARITY_TOKENS)[0] for p in prompts]
-    together = decoder.greedy(prompts, PARITY_TOKENS)
-    for text, want, solo, batched in zip(PARITY_PROMPTS, reference, alone, together, strict=True):
+    reference = [torch_greedy(model, p, new_tokens) for p in prompts]
+    alone = [decoder.greedy([p], new_tokens)[0] for p in prompts]
+    together = decoder.greedy(prompts, new_tokens)
+    for text, want, solo, batched in zip(prompts_text, reference, alone, together, strict=True):
         if solo != want:
             first = next(i for i, (a, b) in enumerate(zip(solo, want, strict=True)) if a != b)
             raise ExportError(
@@ -244,10 +251,10 @@ def check_decoding(model: TinyGPT, tokenizer: Tokenizer, onnx_path: Path, record
             raise ExportError(f"prompt {text!r}: decoding in a padded batch differs from decoding alone")
     entries = [
         {"prompt": t, "text": tokenizer.decode(w), "tokens": w}
-        for t, w in zip(PARITY_PROMPTS, reference, strict=True)
+        for t, w in zip(prompts_text, reference, strict=True)
     ]
     check = (
-        f"greedy {PARITY_TOKENS} tokens: ONNX Runtime with KV cache == torch without cache, "
+        f"greedy {new_tokens} tokens: ONNX Runtime with KV cache == torch without cache, "
         "and left-padded batch == each prompt alone"
     )
     # One prompt per line, so the token lists stay readable instead of one number per line.

@@ -1,0 +1,252 @@
+"""The `fit` subcommand's arguments and its run: parse, train the task, publish, optionally reload.
+
+Kept apart from `training.cli` so the bundled families' CLI stays as it was; only the standard library
+is imported until a task actually runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from training.fit import options as defaults
+from training.fit.options import FitOptions
+from training.fit.tasks import task_names
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    fit = sub.add_parser(
+        "fit",
+        parents=[common],
+        help="train a model on your own data (images, text, tables, anomalies, a corpus)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train NAME on your data for TASK: validate and split the data (bad data is refused "
+        "before training, naming the file, line or column), fit the task's preprocessing on the training "
+        "split, train with early stopping, export to ONNX with a parity check at batch 1/7/64, compare "
+        "with a classical baseline on the same split, and publish <repository>/NAME/<version>/ atomically "
+        "with card.md, metrics.json, curves.png and a config.yaml that makes :predict work as is. "
+        "See docs/training.md, 'Your own data'.",
+        epilog="Data layouts. image-classification: PATH/<label>/<image> folders, or a CSV with path,label "
+        "columns (paths relative to the CSV). text-classification: a .csv, .tsv or .jsonl file. "
+        "tabular-classification: a .csv/.tsv/.jsonl of feature columns plus the label column. "
+        "anomaly-detection: a folder of normal images, class folders with --normal-label, or a table "
+        "(optionally with --label-column and --normal-label). text-generation: a .txt/.md file or a folder "
+        "of them.",
+    )
+    fit.add_argument("name", metavar="NAME", help="model name in the repository (letters, digits, _ . -)")
+    fit.add_argument("--task", required=True, choices=task_names(), help="what the model does")
+    fit.add_argument("--data", required=True, type=Path, help="the data: a folder, a table, or a text corpus")
+    fit.add_argument(
+        "--version",
+        type=_positive_int,
+        default=None,
+        help="version to write; an existing one is replaced (default: highest present + 1)",
+    )
+    split = fit.add_argument_group("split")
+    split.add_argument(
+        "--val-fraction",
+        type=_fraction,
+        default=defaults.DEFAULT_VAL_FRACTION,
+        help="share held out for early stopping, checkpoint choice and threshold calibration",
+    )
+    split.add_argument(
+        "--test-fraction",
+        type=_fraction,
+        default=defaults.DEFAULT_TEST_FRACTION,
+        help="share held out for the test figures only",
+    )
+    split.add_argument(
+        "--split-seed",
+        type=int,
+        default=defaults.DEFAULT_SPLIT_SEED,
+        help="seed of the stratified split (independent of --seed)",
+    )
+    split.add_argument(
+        "--split-column", default=None, help="table column holding train/val/test per row, instead of a random split"
+    )
+    train = fit.add_argument_group("training")
+    train.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help="maximum epochs (default: the task's own; early stopping usually ends sooner)",
+    )
+    train.add_argument("--batch-size", type=_positive_int, default=None, help="default: the task's own")
+    train.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the task's own)")
+    train.add_argument("--seed", type=int, default=0, help="weights, shuffling and dropout")
+    train.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = CUDA when torch sees one, else CPU"
+    )
+    train.add_argument(
+        "--dry-run", action="store_true", help="one training batch, then the full export/parity/publish path"
+    )
+    train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    arch = fit.add_argument_group("architecture (default: chosen from the data, see docs)")
+    arch.add_argument(
+        "--arch",
+        choices=("lstm", "transformer"),
+        default=None,
+        help="text-classification network (default: transformer)",
+    )
+    arch.add_argument(
+        "--width",
+        type=_positive_int,
+        default=None,
+        help="base width: CNN channels (32), MLP units (128), autoencoder channels/units, "
+        f"GPT model width ({defaults.DEFAULT_GPT_WIDTH})",
+    )
+    arch.add_argument(
+        "--layers",
+        type=_positive_int,
+        default=None,
+        help="CNN blocks (default: the size rule), MLP layers (2), transformer/GPT layers "
+        f"(2 / {defaults.DEFAULT_GPT_LAYERS})",
+    )
+    arch.add_argument(
+        "--context", type=_positive_int, default=defaults.DEFAULT_CONTEXT, help="text-generation: tokens of context"
+    )
+    images = fit.add_argument_group("images")
+    images.add_argument(
+        "--image-size",
+        type=_positive_int,
+        default=None,
+        help="square side in pixels, a multiple of 4 (default: median shorter side, rounded "
+        "to a multiple of 4, clamped to 8..64)",
+    )
+    images.add_argument(
+        "--channels", type=int, choices=(1, 3), default=None, help="default: 1 when every image is stored grey, else 3"
+    )
+    images.add_argument(
+        "--max-corrupt-fraction",
+        type=float,
+        default=defaults.DEFAULT_MAX_CORRUPT_FRACTION,
+        help="unreadable images are skipped and counted up to this share, else an error",
+    )
+    images.add_argument("--path-column", default="path", help="image CSV: column of image paths")
+    tables = fit.add_argument_group("text and tables")
+    tables.add_argument("--text-column", default="text", help="text-classification: column of texts")
+    tables.add_argument(
+        "--label-column",
+        default=None,
+        help="column of labels (default: `label`; anomaly-detection: none, all rows normal)",
+    )
+    tables.add_argument(
+        "--max-categories",
+        type=_positive_int,
+        default=defaults.DEFAULT_MAX_CATEGORIES,
+        help="tabular: most frequent training values kept per string column; others share the unknown slot",
+    )
+    tables.add_argument(
+        "--max-length",
+        type=_positive_int,
+        default=defaults.DEFAULT_MAX_LENGTH,
+        help="text-classification: tokens kept per text",
+    )
+    tables.add_argument(
+        "--vocab-size",
+        type=_positive_int,
+        default=None,
+        help=f"tokenizer vocabulary (default: {defaults.DEFAULT_VOCAB_SIZE_TEXT} for "
+        f"classification, {defaults.DEFAULT_VOCAB_SIZE_GPT} for generation)",
+    )
+    anomaly = fit.add_argument_group("anomaly detection")
+    anomaly.add_argument(
+        "--normal-label",
+        default=None,
+        help="the label (class folder or column value) of normal data; others are held-out anomalies for AUROC",
+    )
+    anomaly.add_argument(
+        "--threshold-percentile",
+        type=float,
+        default=defaults.DEFAULT_THRESHOLD_PERCENTILE,
+        help="threshold = this percentile of validation normal scores",
+    )
+    serve = fit.add_argument_group("after publishing")
+    serve.add_argument(
+        "--reload",
+        dest="reload_url",
+        default=None,
+        metavar="URL",
+        help="POST URL/v2/repository/models/NAME/load on a running server",
+    )
+    serve.add_argument("--api-key", default=None, help="API key for --reload (Authorization: Bearer)")
+
+
+def options_from(args: argparse.Namespace, argv: list[str]) -> FitOptions:
+    return FitOptions(
+        name=args.name,
+        task=args.task,
+        data=args.data,
+        repository=args.repository,
+        version=args.version,
+        seed=args.seed,
+        split_seed=args.split_seed,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        split_column=args.split_column,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        device=args.device,
+        dry_run=args.dry_run,
+        progress=not args.no_progress,
+        image_size=args.image_size,
+        channels=args.channels,
+        max_corrupt_fraction=args.max_corrupt_fraction,
+        path_column=args.path_column,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        max_categories=args.max_categories,
+        arch=args.arch,
+        max_length=args.max_length,
+        vocab_size=args.vocab_size,
+        width=args.width,
+        layers=args.layers,
+        context=args.context,
+        normal_label=args.normal_label,
+        threshold_percentile=args.threshold_percentile,
+        reload_url=args.reload_url,
+        api_key=args.api_key,
+        command=" ".join(["nnserve-train", *map(shlex.quote, argv)]),
+    )
+
+
+def run_fit(options: FitOptions) -> int:
+    """Train and publish; a DataError or a failed reload is one clear line on stderr and exit code 2."""
+    from training.fit.errors import DataError
+    from training.fit.release import ReloadError, request_reload
+    from training.fit.tasks import get_task
+
+    try:
+        result = get_task(options.task).run(options)
+    except DataError as exc:
+        print(f"nnserve-train fit: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.name} v{result.version} -> {result.version_dir} ({result.seconds:.1f} s)", file=sys.stderr)
+    for key, value in result.metrics.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        print(f"{key:>22}  {shown}")
+    if options.reload_url:
+        try:
+            status = request_reload(options.reload_url, options.name, options.api_key)
+        except ReloadError as exc:
+            print(f"nnserve-train fit: error: published, but the reload failed: {exc}", file=sys.stderr)
+            return 2
+        print(f"nnserve-train fit: {options.reload_url} loaded {options.name} (HTTP {status})", file=sys.stderr)
+    return 0

@@ -1,0 +1,69 @@
+"""Every option of `nnserve-train fit`, with its default, in one frozen dataclass the tasks read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+DEFAULT_VAL_FRACTION = 0.15
+DEFAULT_TEST_FRACTION = 0.15
+DEFAULT_SPLIT_SEED = 20240
+DEFAULT_MAX_CORRUPT_FRACTION = 0.01
+DEFAULT_THRESHOLD_PERCENTILE = 99.0
+DEFAULT_MAX_CATEGORIES = 64
+DEFAULT_MAX_LENGTH = 128
+DEFAULT_VOCAB_SIZE_TEXT = 4000
+DEFAULT_VOCAB_SIZE_GPT = 2048
+DEFAULT_CONTEXT = 128
+DEFAULT_GPT_LAYERS = 2
+DEFAULT_GPT_WIDTH = 128
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    name: str
+    task: str
+    data: Path
+    repository: Path = Path("models")
+    version: int | None = None
+    seed: int = 0
+    split_seed: int = DEFAULT_SPLIT_SEED
+    val_fraction: float = DEFAULT_VAL_FRACTION
+    test_fraction: float = DEFAULT_TEST_FRACTION
+    split_column: str | None = None
+    epochs: int | None = None
+    """None = the task's default upper bound (early stopping usually ends sooner)."""
+    batch_size: int | None = None
+    lr: float | None = None
+    device: Device = "auto"
+    dry_run: bool = False
+    progress: bool = True
+    # images
+    image_size: int | None = None
+    channels: int | None = None
+    max_corrupt_fraction: float = DEFAULT_MAX_CORRUPT_FRACTION
+    path_column: str = "path"
+    # tables and text
+    text_column: str = "text"
+    label_column: str | None = None
+    """None = `label` where a label is required; anomaly detection trains unlabelled without it."""
+    max_categories: int = DEFAULT_MAX_CATEGORIES
+    arch: str | None = None
+    """text-classification: lstm | transformer (default transformer)."""
+    max_length: int = DEFAULT_MAX_LENGTH
+    vocab_size: int | None = None
+    # architecture sizes (None = the task's rule)
+    width: int | None = None
+    layers: int | None = None
+    context: int = DEFAULT_CONTEXT
+    # anomaly detection
+    normal_label: str | None = None
+    threshold_percentile: float = DEFAULT_THRESHOLD_PERCENTILE
+    # after publishing
+    reload_url: str | None = None
+    api_key: str | None = None
+    command: str = ""
+    """The command line that produced this run, for the card's "how to retrain"."""
