@@ -132,7 +132,7 @@ async def predict(request: Request, name: str) -> Response:
             inputs = pipeline.preprocess(instances)
         else:
             inputs = await asyncio.to_thread(pipeline.preprocess, instances)
-        if not settings.allow_non_finite:
+        if not settings.allow_non_finite and not pipeline.missing_as_nan:
             check_finite(inputs, [i.where for i in instances])
         outputs = await model.infer(inputs, deadline=deadline)
     return OrjsonResponse(
