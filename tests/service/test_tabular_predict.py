@@ -21,7 +21,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
-from task_builders import (
+from testkit.server import Server, running_server
+from testkit.task_models import (
     ANOMALY_THRESHOLD,
     COLOUR_IMAGE,
     COLOUR_LABELS,
@@ -31,7 +32,6 @@ from task_builders import (
     build_task_repository,
     write_table_classifier,
 )
-from testkit.server import Server, running_server
 
 from service.schema.config import ModelConfig, TensorSpec, load_config, write_config
 

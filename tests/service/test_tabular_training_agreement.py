@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from task_builders import SCHEMA
+from testkit.task_models import SCHEMA
 
 from service.tasks.tabular import RowEncoder
 

@@ -8,6 +8,8 @@
 - `colour-means` (image-classification, 3 channels, 20x12, mean/std): its probabilities are the Softmax
   of the per-channel means of its input, so an answer shows exactly what the preprocessing produced.
 - `topics` (text-classification with five labels): a bag of words over a word-level tokenizer.
+- `vector-ae` (anomaly-detection on plain vectors of 4 numbers, no image or tabular section): the score is
+  the squared norm.
 """
 
 from __future__ import annotations
@@ -209,9 +211,29 @@ def write_topic_classifier(root: Path, name: str = "topics") -> None:
     )
 
 
+def write_vector_anomaly(root: Path, name: str = "vector-ae") -> None:
+    nodes = [helper.make_node("ReduceSumSquare", ["values"], ["score"], axes=[1], keepdims=0)]  # (N,)
+    graph = helper.make_graph(
+        nodes,
+        "vector_ae",
+        [helper.make_tensor_value_info("values", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch"])],
+    )
+    _save(graph, root / name / "1" / "model.onnx")
+    write_config(
+        root / name,
+        ModelConfig(
+            task="anomaly-detection",
+            anomaly=AnomalySettings(score="score", threshold=1.0, threshold_rule="fixed for tests"),
+        ),
+    )
+
+
 def build_task_repository(root: Path) -> Path:
+    """Every model above in `root`."""
     write_table_classifier(root)
     write_table_anomaly(root)
     write_colour_classifier(root)
     write_topic_classifier(root)
+    write_vector_anomaly(root)
     return root
