@@ -56,7 +56,7 @@ def _shown(text: str) -> str:
 
 
 def _names(names: Sequence[str]) -> str:
-    listed = ", ".join(repr(n) for n in names[:SHOWN_COLUMNS])
+    listed = ", ".join(_shown(n) for n in names[:SHOWN_COLUMNS])
     return listed + (f", ... ({len(names)} in all)" if len(names) > SHOWN_COLUMNS else "")
 
 
