@@ -11,11 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from playwright.sync_api import Page
 from testkit.server import Server, running_server
 from testkit.task_models import SCHEMA, build_task_repository
 from ui_pages import Visit
 
+IMAGE_LABEL = "#image-result[aria-busy=false] [data-role=top-label]"
 TABLE_LABEL = "#table-result[aria-busy=false] [data-role=top-label]"
 TABLE_VERDICT = "#table-result[aria-busy=false] [data-role=verdict]"
 PANELS = {
@@ -134,6 +136,25 @@ def test_table_form_submits_with_the_enter_key(desktop: Visit, server: Server) -
     page.keyboard.type("42000")
     page.keyboard.press("Enter")
     assert page.wait_for_selector(TABLE_LABEL) is not None
+
+
+def test_colour_picture_upload_is_shown_as_the_model_sees_it(desktop: Visit, server: Server, tmp_path: Path) -> None:
+    """A 3-channel 20x12 model with mean/std: the label, and the preprocessed picture drawn back in colour."""
+    picture = tmp_path / "red.png"
+    Image.new("RGB", (40, 24), (220, 30, 30)).save(picture)
+    page = desktop.open()
+    _choose(page, "colour-means")
+    page.set_input_files("#image-upload", str(picture))
+    assert page.text_content(IMAGE_LABEL) == "red"
+    seen = page.evaluate(
+        """(() => {
+          const canvas = document.getElementById('image-seen');
+          const [r, g, b] = canvas.getContext('2d').getImageData(10, 6, 1, 1).data;
+          return [canvas.width, canvas.height, r, g, b];
+        })()"""
+    )
+    assert seen[:2] == [20, 12]
+    assert all(abs(got - want) <= 1 for got, want in zip(seen[2:], (220, 30, 30), strict=True)), seen
 
 
 def test_vector_anomaly_panel_sends_json_instances(desktop: Visit, server: Server) -> None:
