@@ -179,6 +179,13 @@ INDEX = [
 PREDICT_IMAGE = {"instances": [{"b64": DIGIT_ZERO_PNG_B64}], "parameters": {"top_k": 3}}
 PREDICT_PIXELS = {"instances": [DIGIT_ZERO]}
 PREDICT_TEXT = {"instances": ["WINNER!! Claim your free prize now", "see you at lunch?"]}
+PREDICT_TABLE = {
+    "instances": [
+        {"sepal_length": 5.1, "sepal_width": "3.5", "petal_length": None, "colour": "violet"},
+        [6.7, 3.0, 5.2, ""],
+    ]
+}
+"""Tabular rows: objects by column name, or arrays in the config's column order; null or "" = missing."""
 PREDICT_CLASS_RESPONSE = {
     "model_name": "digits-cnn",
     "model_version": "1",

@@ -104,7 +104,12 @@ _PREDICT_DOCS: dict[str, Any] = {
         **batching_errors(),
     },
     "openapi_extra": ex.request_body(
-        {"image_b64": ex.PREDICT_IMAGE, "pixels": ex.PREDICT_PIXELS, "text": ex.PREDICT_TEXT},
+        {
+            "image_b64": ex.PREDICT_IMAGE,
+            "pixels": ex.PREDICT_PIXELS,
+            "text": ex.PREDICT_TEXT,
+            "table_rows": ex.PREDICT_TABLE,
+        },
         multipart=True,
         schema=PredictRequest.model_json_schema(),
     ),
@@ -118,7 +123,7 @@ _PREDICT_DOCS: dict[str, Any] = {
     openapi_extra={**_PREDICT_DOCS["openapi_extra"], **VERSION_PARAMETER},
 )
 async def predict(request: Request, name: str) -> Response:
-    """Classify images or text (label, score, top_k) or score anomalies (score, threshold, is_anomaly).
+    """Classify images, text or table rows (label, score, top_k) or score anomalies (score, threshold, is_anomaly).
 
     JSON `{"instances": [...]}`, or `multipart/form-data` with one or more image files
     (`curl -F file=@digit.png`); `top_k` (default 3) as `parameters.top_k` or a form field.
@@ -145,7 +150,7 @@ async def predict(request: Request, name: str) -> Response:
             inputs = pipeline.preprocess(instances)
         else:
             inputs = await preprocess_in_thread(pipeline, instances, picture_budget(request, model, deadline))
-        if not settings.allow_non_finite:
+        if not settings.allow_non_finite and not pipeline.missing_as_nan:
             check_finite(inputs, [i.where for i in instances])
         outputs = await model.infer(inputs, deadline=deadline)
     return OrjsonResponse(

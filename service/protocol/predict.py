@@ -25,7 +25,8 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     instances: list[Any] = Field(
         description='Images as `{"b64": "<PNG/JPEG...>"}` or nested pixel values (already model values); '
-        "strings for text models; vectors or images for anomaly models."
+        "strings for text models; table rows (objects by column name, or arrays in column order) for tabular "
+        "models; vectors, images or table rows for anomaly models."
     )
     parameters: PredictParameters = Field(default_factory=PredictParameters)
 

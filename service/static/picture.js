@@ -2,7 +2,8 @@
 
 /**
  * Draw the first sample of a v2 tensor of shape [N, C, H, W] (C = 1 or 3) on `canvas`, undoing the
- * config's mean/std and value_range so 0..255 comes back. Values outside the range are clipped.
+ * config's mean/std (one value, or one per channel) and value_range so 0..255 comes back. Values outside
+ * the range are clipped.
  */
 export function drawTensor(canvas, tensor, image) {
   const [, channels, height, width] = tensor.shape;
@@ -18,7 +19,7 @@ export function drawTensor(canvas, tensor, image) {
     for (let rgb = 0; rgb < 3; rgb += 1) {
       const c = channels === 3 ? rgb : 0;
       let value = Number(tensor.data[c * plane + p]);
-      if (mean && std) value = value * std[c] + mean[c];
+      if (mean && std) value = value * std[std.length === 1 ? 0 : c] + mean[mean.length === 1 ? 0 : c];
       const level = ((value - low) / (high - low)) * 255;
       pixels.data[p * 4 + rgb] = Math.max(0, Math.min(255, Math.round(level)));
     }

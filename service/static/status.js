@@ -134,7 +134,7 @@ export class ModelStatus {
       article.append(this.tensors(metadata));
     }
     for (const card of model.cards) article.append(this.modelCard(card));
-    if (model.ready && task && task !== "tensor") {
+    if (model.ready && task) {
       const button = node("button", { type: "button", class: "try", "data-try": name }, "Try it");
       article.append(button);
     }

@@ -2,132 +2,33 @@
 // client would, plus /ui/models/{m}/preprocess to show the input the model actually receives.
 
 import { ApiError, modelPath, postJSON } from "./api.js";
+import { Busy, anomaly, classification, describe, predictPath, showError } from "./answers.js";
 import { GeneratePanel } from "./generate.js";
+import { InstancesPanel } from "./instances.js";
 import { drawTensor } from "./picture.js";
 import { Sketch, base64 } from "./sketch.js";
+import { TablePanel } from "./table.js";
 
 const PANELS = {
   "image-classification": "panel-image",
   "anomaly-detection": "panel-image",
   "text-classification": "panel-text",
   "text-generation": "panel-generate",
+  "tabular-classification": "panel-table",
   tensor: "panel-tensor",
 };
+const PANEL_IDS = new Set([...Object.values(PANELS), "panel-instances"]);
 const TOP_K = 5;
 /** The panel shown first: the most visual task the repository serves. */
-const FIRST_CHOICE = ["image-classification", "text-classification", "text-generation", "anomaly-detection"];
+const FIRST_CHOICE = [
+  "image-classification",
+  "text-classification",
+  "text-generation",
+  "anomaly-detection",
+  "tabular-classification",
+];
 
 const $ = (id) => document.getElementById(id);
-
-function showError(element, error) {
-  if (error === null) {
-    element.hidden = true;
-    element.textContent = "";
-    return;
-  }
-  if (!(error instanceof ApiError)) console.error(error);
-  element.textContent = error.message;
-  element.hidden = false;
-}
-
-/** The request as curl would send it, so users can repeat it from a terminal. */
-function describe(path, body) {
-  let text = JSON.stringify(body);
-  text = text.replace(/"b64":"([^"]{24})[^"]*"/g, '"b64":"$1…"');
-  return `POST ${path}\n${text}`;
-}
-
-function predictPath(name) {
-  return `/v1/models/${encodeURIComponent(name)}:predict`;
-}
-
-/** Horizontal bars for [{label, score}], highest first. */
-function bars(ranked) {
-  const list = document.createElement("ol");
-  list.className = "bars";
-  for (const { label, score } of ranked) {
-    const item = document.createElement("li");
-    item.dataset.label = label;
-    const name = document.createElement("span");
-    name.className = "bar-label";
-    name.textContent = label;
-    const track = document.createElement("span");
-    track.className = "bar-track";
-    const fill = document.createElement("span");
-    fill.className = "bar-fill";
-    fill.style.width = `${(score * 100).toFixed(1)}%`;
-    track.append(fill);
-    const value = document.createElement("span");
-    value.className = "bar-value";
-    value.textContent = score.toFixed(3);
-    item.append(name, track, value);
-    list.append(item);
-  }
-  return list;
-}
-
-function verdict(text, role, good) {
-  const p = document.createElement("p");
-  p.className = `verdict ${good ? "ok" : "bad"}`;
-  p.dataset.role = role;
-  p.textContent = text;
-  return p;
-}
-
-function classification(prediction) {
-  const fragment = document.createDocumentFragment();
-  fragment.append(verdict(prediction.label, "top-label", true), bars(prediction.top_k));
-  return fragment;
-}
-
-function anomaly(prediction) {
-  const { score, threshold, is_anomaly: isAnomaly } = prediction;
-  const fragment = document.createDocumentFragment();
-  fragment.append(verdict(isAnomaly ? "anomaly" : "normal", "verdict", !isAnomaly));
-  const scale = Math.max(score, threshold) * 1.25 || 1;
-  const gauge = document.createElement("div");
-  gauge.className = "gauge";
-  gauge.setAttribute("role", "img");
-  gauge.setAttribute("aria-label", `score ${score.toFixed(4)} against threshold ${threshold.toFixed(4)}`);
-  const fill = document.createElement("span");
-  fill.className = `gauge-fill ${isAnomaly ? "bad" : "ok"}`;
-  fill.style.width = `${((score / scale) * 100).toFixed(1)}%`;
-  const mark = document.createElement("span");
-  mark.className = "gauge-threshold";
-  mark.style.left = `${((threshold / scale) * 100).toFixed(1)}%`;
-  gauge.append(fill, mark);
-  const figures = document.createElement("p");
-  figures.className = "muted";
-  figures.textContent = `score ${score.toFixed(4)} · threshold ${threshold.toFixed(4)} (anomaly when above)`;
-  fragment.append(gauge, figures);
-  return fragment;
-}
-
-/**
- * Runs of one panel may overlap (each stroke starts one): only the latest run's answer is shown, and
- * the result region is aria-busy until that answer is in.
- */
-class Busy {
-  constructor(region) {
-    this.region = region;
-    this.ticket = 0;
-    region.setAttribute("aria-busy", "false");
-  }
-
-  start() {
-    this.region.setAttribute("aria-busy", "true");
-    this.ticket += 1;
-    return this.ticket;
-  }
-
-  latest(ticket) {
-    return ticket === this.ticket;
-  }
-
-  end(ticket) {
-    if (this.latest(ticket)) this.region.setAttribute("aria-busy", "false");
-  }
-}
 
 class ImagePanel {
   constructor() {
@@ -282,6 +183,14 @@ function tensorExample(model) {
   return describe(`${modelPath(model.name)}/infer`, { inputs });
 }
 
+/** The panel whose form fits the model: by task, then by the input its config describes. */
+function panelFor(model) {
+  const { task, tabular, image } = model.config;
+  if (tabular) return "panel-table";
+  if (task === "anomaly-detection" && !image) return "panel-instances";
+  return PANELS[task] || "panel-tensor";
+}
+
 export class TryIt {
   constructor(status) {
     this.status = status;
@@ -289,6 +198,8 @@ export class TryIt {
     this.image = new ImagePanel();
     this.text = new TextPanel();
     this.generate = new GeneratePanel();
+    this.table = new TablePanel();
+    this.instances = new InstancesPanel();
     this.select.addEventListener("change", () => this.show(this.select.value));
   }
 
@@ -317,12 +228,14 @@ export class TryIt {
 
   show(name) {
     const model = name ? this.status.models.get(name) : null;
-    const active = model ? PANELS[model.config.task] : null;
-    for (const id of new Set(Object.values(PANELS))) $(id).hidden = id !== active;
+    const active = model ? panelFor(model) : null;
+    for (const id of PANEL_IDS) $(id).hidden = id !== active;
     if (!model) return;
     if (active === "panel-image") this.image.select(model);
     else if (active === "panel-text") this.text.select(model);
     else if (active === "panel-generate") this.generate.select(model);
+    else if (active === "panel-table") this.table.select(model);
+    else if (active === "panel-instances") this.instances.select(model);
     else $("tensor-example").textContent = tensorExample(model);
   }
 

@@ -20,9 +20,11 @@ from service.runtime.datatypes import V2_TO_NUMPY
 from service.runtime.model import ServedModel, Tensors
 from service.runtime.session import LoadError
 from service.schema.config import AnomalySettings, ClassificationSettings, ImagePreprocessing, TensorSpec
+from service.schema.tabular import TabularPreprocessing
 from service.tasks.anomaly import verdicts
 from service.tasks.classification import top_k
 from service.tasks.image import RequestBudget, decode_b64, preprocess_image
+from service.tasks.tabular import RowEncoder
 from service.tasks.text import TextEncoder
 from service.tasks.vectors import as_sample
 
@@ -36,6 +38,10 @@ class Instance:
 
 
 class Pipeline(ABC):
+    missing_as_nan: bool = False
+    """True when `preprocess` writes NaN on purpose (a missing tabular value the graph imputes); the route
+    then skips its NaN/infinity check, and the pipeline itself refuses non-finite values a client sent."""
+
     @abstractmethod
     def preprocess(self, instances: Sequence[Instance], budget: RequestBudget | None = None) -> Tensors:
         """`budget`: what the request's pictures may cost and when to stop decoding them (see image.py)."""
@@ -126,6 +132,30 @@ class SampleEncoder:
         return preprocess_image(raw, self.image, where, self.max_pixels).astype(self.dtype)
 
 
+class TabularEncoder:
+    """Rows (objects by column name, or arrays in column order) -> the feature matrix of the tabular input."""
+
+    def __init__(self, model: ServedModel, schema: TabularPreprocessing) -> None:
+        spec = _single_input(model)
+        if spec.name != schema.input:
+            raise LoadError(f"tabular.input: names {schema.input!r}, the graph's input is {spec.name!r}")
+        if spec.datatype not in ("FP16", "FP32", "FP64"):
+            raise LoadError(f"tabular: input {spec.name!r} is {spec.datatype}; the feature vector needs a float input")
+        if len(spec.shape) != 2 or spec.shape[1] not in (-1, schema.n_features):
+            raise LoadError(
+                f"tabular: the columns make {schema.n_features} features; input {spec.name!r} has shape "
+                f"{spec.shape} (expected [-1, {schema.n_features}])"
+            )
+        self.name = spec.name
+        self.dtype = V2_TO_NUMPY[spec.datatype]
+        self.rows = RowEncoder(schema)
+
+    def encode(self, instances: Sequence[Instance], budget: RequestBudget | None = None) -> Tensors:
+        """`budget` is for pictures; a table row costs no decoding."""
+        features = self.rows.encode([i.value for i in instances], [i.where for i in instances])  # (N, F)
+        return {self.name: features if self.dtype == np.float32 else features.astype(self.dtype)}
+
+
 class ImageClassifier(Pipeline):
     def __init__(
         self,
@@ -165,9 +195,33 @@ class TextClassifier(Pipeline):
         return top_k(outputs[self.classification.probabilities], self.classification.labels, k)
 
 
+class TabularClassifier(Pipeline):
+    missing_as_nan = True
+
+    def __init__(
+        self, model: ServedModel, schema: TabularPreprocessing, classification: ClassificationSettings
+    ) -> None:
+        self.encoder = TabularEncoder(model, schema)
+        self.classification = _checked_classification(model, classification)
+
+    def preprocess(self, instances: Sequence[Instance], budget: RequestBudget | None = None) -> Tensors:
+        return self.encoder.encode(instances)
+
+    def postprocess(self, outputs: Tensors, k: int) -> list[dict[str, Any]]:
+        return top_k(outputs[self.classification.probabilities], self.classification.labels, k)
+
+
 class AnomalyDetector(Pipeline):
+    """Pictures or vectors (SampleEncoder), or table rows when the config has a `tabular` section."""
+
     def __init__(self, model: ServedModel, anomaly: AnomalySettings, max_pixels: int | None = None) -> None:
-        self.encoder = SampleEncoder(model, model.config.image, max_pixels)
+        schema = model.config.tabular
+        self.encoder: SampleEncoder | TabularEncoder
+        if schema is not None:
+            self.encoder = TabularEncoder(model, schema)
+            self.missing_as_nan = True
+        else:
+            self.encoder = SampleEncoder(model, model.config.image, max_pixels)
         _output(model, anomaly.score, "anomaly.score")
         self.anomaly = anomaly
 
@@ -197,6 +251,8 @@ def build_pipeline(model: ServedModel, max_image_pixels: int | None = None) -> P
         return ImageClassifier(model, config.image, config.classification, max_image_pixels)
     if config.task == "text-classification" and config.classification:
         return TextClassifier(model, config.classification)
+    if config.task == "tabular-classification" and config.tabular and config.classification:
+        return TabularClassifier(model, config.tabular, config.classification)
     if config.task == "anomaly-detection" and config.anomaly:
         return AnomalyDetector(model, config.anomaly, max_image_pixels)
     return None
