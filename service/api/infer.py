@@ -88,8 +88,10 @@ def parameter_timeout_s(value: object) -> float | None:
 
 
 def finite_inputs(model: ServedModel, settings: Settings) -> bool:
-    """Whether NaN and infinity are refused: for task models, unless the settings allow them (any transport)."""
-    return not settings.allow_non_finite and model.config.task != "tensor"
+    """Whether NaN and infinity are refused: for task models, unless the settings allow them (any transport).
+
+    A tabular model's feature vector marks a missing value as NaN on purpose (its graph imputes it)."""
+    return not settings.allow_non_finite and model.config.task != "tensor" and model.config.tabular is None
 
 
 def class_labels(model: ServedModel) -> dict[str, list[str]]:

@@ -282,10 +282,24 @@ def load_config(model_dir: Path) -> ModelConfig:
     return config
 
 
+def _without_default_nones(model: BaseModel) -> dict[str, Any]:
+    """The model's fields as JSON values, leaving out a None only where None is also the default: an
+    absent section stays absent, while an explicit None (say `text.attention_mask`) survives the trip."""
+    data: dict[str, Any] = {}
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if value is None and field.default is None:
+            continue
+        if isinstance(value, BaseModel):
+            data[name] = _without_default_nones(value)
+        else:
+            data[name] = model.model_dump(mode="json", include={name})[name]
+    return data
+
+
 def dump_config(config: ModelConfig) -> str:
     """YAML text for a config, omitting unset sections so files stay short and readable."""
-    data = config.model_dump(mode="json", exclude_none=True)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump(_without_default_nones(config), sort_keys=False, allow_unicode=True)
 
 
 def write_config(model_dir: Path, config: ModelConfig) -> Path:
