@@ -69,9 +69,15 @@ class Settings(BaseSettings):
     )
     cpu_arena: CpuArena = Field(
         default="shrink",
-        description="ONNX Runtime's CPU memory arena: `shrink` = after each run, give back the arena regions "
-        "it no longer uses, so one huge request cannot keep gigabytes; `keep` = ONNX Runtime's default (the "
+        description="ONNX Runtime's CPU memory arena: `shrink` = give back the arena regions no run uses "
+        "(see cpu_arena_shrink_s), so one huge request cannot keep gigabytes; `keep` = ONNX Runtime's default (the "
         "arena keeps its peak for reuse); `off` = no arena (every tensor allocated and freed on its own).",
+    )
+    cpu_arena_shrink_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="With cpu_arena=shrink, at most one run per session every this many seconds gives the "
+        "arena's unused regions back (shrinking costs the next run its page faults again); 0 = every run.",
     )
     thread_spinning: bool = Field(
         default=False,

@@ -90,6 +90,7 @@ def load_version(model_dir: Path, version: int, config: ModelConfig, settings: S
         outputs=outputs,
         sessions=sessions,
         cpu_arena=settings.cpu_arena,
+        cpu_arena_shrink_s=settings.cpu_arena_shrink_s,
     )
 
 

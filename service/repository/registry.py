@@ -99,14 +99,16 @@ class ModelRepository:
         self._poller: asyncio.Task[None] | None = None
         self.startup_done = False
 
-    def scan(self) -> list[str]:
-        """Model directory names on disk (hidden folders and names outside the pattern are skipped)."""
+    def scan(self, *, warn: bool = True) -> list[str]:
+        """Model directory names on disk (hidden folders and names outside the pattern are skipped; `warn`
+        logs the latter; poll mode, scanning every few seconds, does not)."""
         names = []
         for path in sorted(self.root.iterdir()):
             if not path.is_dir() or path.name.startswith("."):
                 continue
             if not is_valid_model_name(path.name):
-                log.warning("model_name_invalid", extra={"path": str(path)})
+                if warn:
+                    log.warning("model_name_invalid", extra={"path": str(path)})
                 continue
             names.append(path.name)
         return names
@@ -164,7 +166,7 @@ class ModelRepository:
                 await self.load(name)
 
     def _scan_fingerprints(self) -> dict[str, Fingerprint]:
-        return {name: fingerprint(self.root / name) for name in self.scan()}
+        return {name: fingerprint(self.root / name) for name in self.scan(warn=False)}
 
     async def _remove(self, name: str) -> None:
         """A model directory gone from disk: stop serving it (requests in flight finish) and forget it."""

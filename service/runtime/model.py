@@ -32,7 +32,7 @@ from service.errors import ModelNotReady
 from service.runtime.batch_plan import batch_axis_problem, padding_for, policy_for
 from service.runtime.collector import refreeze
 from service.runtime.memory import release_freed_memory
-from service.runtime.session import LoadError, provider_short_name, run_options
+from service.runtime.session import ArenaShrink, LoadError, arena_shrink, provider_short_name
 from service.runtime.threads import usable_cores
 from service.schema.config import CONFIG_FILE, ModelConfig, TensorSpec
 from service.settings import CpuArena, InlineInference
@@ -80,6 +80,7 @@ class ServedModel:
         outputs: Sequence[TensorSpec],
         sessions: Sequence[ort.InferenceSession],
         cpu_arena: CpuArena = "shrink",
+        cpu_arena_shrink_s: float = 1.0,
     ) -> None:
         self.name = name
         self.version = version
@@ -93,7 +94,6 @@ class ServedModel:
         self.provider = provider_short_name(self.providers[0])
         self.threads = sessions[0].get_session_options().intra_op_num_threads
         self._output_names = [spec.name for spec in self.outputs]
-        self._run_options = run_options(cpu_arena)
         self.padding = padding_for(config, sessions[0].get_inputs(), sessions[0].get_outputs())
         self.no_batching_reason = batch_axis_problem(self.inputs, self.outputs) or (
             "batching.max_batch_size is 0" if config.batching.max_batch_size == 0 else ""
@@ -103,6 +103,8 @@ class ServedModel:
             log.info("batching_off", extra={"model": name, "version": version, "reason": self.no_batching_reason})
         self.batch_policy = self._policy(default_timeout_s=None)
         self._sessions = tuple(sessions)
+        self._runs = tuple(self._runner(s, arena_shrink(cpu_arena, cpu_arena_shrink_s)) for s in sessions)
+        """One run function per session, each with its own arena shrink schedule."""
         self._executor = ThreadPoolExecutor(
             max_workers=len(sessions), thread_name_prefix=f"ort-{name}-{version}"
         )
@@ -170,7 +172,7 @@ class ServedModel:
             raise ModelNotReady(f"model {self.name!r} version {self.version} was unloaded")
         if self._pool is None:
             self._pool = BatcherPool.create(
-                [self._runner(session) for session in self._sessions],
+                self._runs,
                 self.batch_policy,
                 self._executor,
                 padding=self.padding,
@@ -186,16 +188,16 @@ class ServedModel:
         at every decode step."""
         if self.closed:
             raise ModelNotReady(f"model {self.name!r} version {self.version} was unloaded")
-        run = self._runner(self._sessions[0])
+        run = self._runs[0]
         if self._inline:
             return dict(run(inputs))
         return dict(await asyncio.get_running_loop().run_in_executor(self._executor, run, inputs))
 
-    def _runner(self, session: ort.InferenceSession) -> RunBatch:
+    def _runner(self, session: ort.InferenceSession, shrink: ArenaShrink | None) -> RunBatch:
         names = self._output_names
-        options = self._run_options
 
         def run(batch: Tensors) -> Tensors:
+            options = None if shrink is None else shrink.options()
             try:
                 return dict(zip(names, session.run(names, batch, options), strict=True))
             except InvalidArgument as exc:  # the values, not the server: e.g. a token id past the vocabulary
@@ -270,3 +272,4 @@ class ServedModel:
     def _release_sessions(self) -> None:
         self._executor.shutdown(wait=False)
         self._sessions = ()
+        self._runs = ()

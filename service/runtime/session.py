@@ -8,6 +8,8 @@ CUDA and the session silently falls back to the CPU.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,17 +79,34 @@ def _session_options(options: SessionOptions) -> ort.SessionOptions:
     return so
 
 
-def run_options(cpu_arena: CpuArena) -> ort.RunOptions | None:
-    """Options for every `session.run`, built once per version: with `shrink`, the CPU arena gives back
-    the regions a run no longer uses when it ends. Without it, the arena keeps its peak: one request at
-    a sequence length of 8,192 left the process gigabytes larger for good. Measured cost on small runs:
-    within the noise (digits-cnn, text-transformer at 16 tokens), since a run that fits the arena's first
-    region frees nothing."""
-    if cpu_arena != "shrink":
-        return None
-    options = ort.RunOptions()
-    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-    return options
+class ArenaShrink:
+    """Which runs of one session give back the CPU arena's unused regions when they end.
+
+    Without it the arena keeps its peak for good: one request at a sequence length of 8,192 left the
+    process gigabytes larger. Shrinking after every run costs the next run its page faults again
+    (text-transformer, batches of 32 x 64 tokens: about 9% slower), so at most one run per `every_s`
+    shrinks: a huge request's memory is given back by the first run after that interval (itself, if it
+    comes after it), at a cost per run of one clock read.
+    """
+
+    def __init__(self, every_s: float) -> None:
+        self._every_s = every_s
+        self._last = -math.inf
+        self._options = ort.RunOptions()
+        self._options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    def options(self) -> ort.RunOptions | None:
+        """The run options for the next run: shrinking ones when the interval has passed, else None."""
+        now = time.monotonic()
+        if now - self._last < self._every_s:
+            return None
+        self._last = now
+        return self._options
+
+
+def arena_shrink(cpu_arena: CpuArena, every_s: float) -> ArenaShrink | None:
+    """One per session (None unless `NNSERVE_CPU_ARENA=shrink`)."""
+    return ArenaShrink(every_s) if cpu_arena == "shrink" else None
 
 
 def create_session(model_path: Path, options: SessionOptions) -> ort.InferenceSession:
