@@ -24,7 +24,7 @@ VERSION_PARAMETER: dict[str, Any] = {
             "name": "version",
             "in": "path",
             "required": True,
-            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
         }
     ]
 }

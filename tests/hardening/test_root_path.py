@@ -15,6 +15,7 @@ from testkit.server import serving as serving_command
 
 from . import keys
 from .payloads import INFER_DIGIT
+from .rawhttp import exchange
 from .repository import copy_bundled
 from .server import Server
 
@@ -71,3 +72,12 @@ def test_openai_errors_under_a_root_path_keep_their_shape(prefixed_server: Serve
     )
     assert response.status_code == 401, response.text
     assert response.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_body_limit_on_openai_routes_under_a_root_path_keeps_their_shape(prefixed_server: Server) -> None:
+    """The 413 the request middleware answers before any route runs."""
+    headers = {**keys.bearer(keys.ADMIN_KEYS[0]), "Content-Length": str(64 * 1024 * 1024)}
+    response = exchange(prefixed_server.port, "POST", "/v1/completions", headers, [])
+    assert response.status == 413, response.body
+    error = response.json()
+    assert isinstance(error, dict) and isinstance(error["error"], dict), error
