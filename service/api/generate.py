@@ -112,6 +112,11 @@ _DOCS: dict[str, Any] = {
             },
         },
         **ex.errors(400, 404, 503),
+        504: {
+            "description": "The deadline passed while the request waited for a place in the decode batch; it "
+            "never ran (a stream, already answered 200, ends with an error event instead)",
+            "content": ex.json_content({"error": "deadline exceeded after waiting 150.0 ms in the queue"}),
+        },
     },
     "openapi_extra": ex.request_body(
         {"sampled": GENERATE_REQUEST, "greedy": GENERATE_GREEDY},

@@ -107,6 +107,11 @@ def openai_error(exc: ServiceError | BatcherError) -> Response:
             "description": "Unknown model",
             "content": ex.json_content(error_body(404, "unknown model 'gpt-4'", "model", "model_not_found")),
         },
+        504: {
+            "description": "The deadline (`X-Request-Timeout-Ms`, else the model's or the server's default) passed "
+            "while the request waited for a place in the decode batch; it never ran",
+            "content": ex.json_content(error_body(504, "deadline exceeded after waiting 150.0 ms in the queue")),
+        },
     },
     openapi_extra=ex.request_body({"completion": COMPLETION_REQUEST}, schema=CompletionRequest.model_json_schema()),
 )

@@ -2,7 +2,9 @@
 
 Each turn of the scheduler is one step boundary:
 1. drop sequences whose client went away (cancelled);
-2. admit waiting requests up to `max_batch_size` sequences and prefill them together (prompts
+2. admit waiting requests up to `max_batch_size` sequences and prefill them together (one whose deadline
+   passed while it waited fails with the batcher's DeadlineExceededError instead, as a timer also
+   ensures between steps; once admitted a sequence runs to its end) (prompts
    left-padded, past length 0); their first token comes from the prefill logits;
 3. merge them into the decode batch (continuous batching: they join sequences already mid-way);
 4. run one decode step for every active sequence in lock-step, sample each row with that sequence's

@@ -66,32 +66,32 @@ def client(server: Server) -> Iterator[httpx.Client]:
 
 
 class Holder:
-    """Long greedy streams on a one-sequence model, with deadlines of their own: while they run (about
-    0.25 s each on a fast core), any other request to that model waits in its engine's queue."""
+    """Long greedy streams on a one-sequence model, with deadlines of their own: one decoding and the rest
+    queued (about 0.25 s each on a fast core); a request sent once all are submitted waits behind them."""
 
     STREAMS = 4
 
     def __init__(self, server: Server, model: str) -> None:
         self._server, self._model = server, model
-        self._started = threading.Event()
         self.results: list[int] = []
-        self._threads = [threading.Thread(target=self._hold, args=(i,)) for i in range(self.STREAMS)]
+        self._threads = [threading.Thread(target=self._hold) for _ in range(self.STREAMS)]
 
-    def _hold(self, index: int) -> None:
+    def _hold(self) -> None:
         url = f"/v2/models/{self._model}/generate_stream"
         with self._server.client() as http, http.stream("POST", url, json=HOLD, headers=PATIENT_HEADERS) as response:
-            events = SSEParser().events(response.iter_text())
-            for event in events:
-                if index == 0:
-                    self._started.set()
-                last = json.loads(event.data)
-            self.results.append(last.get("details", {}).get("completion_tokens", -1))
+            events = [json.loads(event.data) for event in SSEParser().events(response.iter_text())]
+        self.results.append(events[-1].get("details", {}).get("completion_tokens", -1))
+
+    def _submitted(self) -> int:
+        stats = httpx.get(f"{self._server.url}/v2/models/{self._model}/generate_stats", timeout=5).json()
+        count: int = stats["requests"]
+        return count
 
     def __enter__(self) -> Holder:
-        self._threads[0].start()
-        assert self._started.wait(30), "the first holding stream never started"
-        for thread in self._threads[1:]:
+        before = self._submitted()
+        for thread in self._threads:
             thread.start()
+        self._server.wait_for("the holding streams to be queued", lambda: self._submitted() >= before + self.STREAMS)
         return self
 
     def __exit__(self, *exc: object) -> None:
