@@ -148,7 +148,7 @@ def test_ready_endpoints_answer_200_or_503_with_the_protocol_body(
     try:
         assert not client.is_model_ready("simple_copy_1")
         answer = httpx.get(f"{server.url}/v2/models/simple_copy_1/ready")
-        assert answer.status_code == 503
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
         body = answer.json()
         assert body["name"] == "simple_copy_1" and body["ready"] is False
         assert body["error"] == body["reason"]
