@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from conftest import COMPRESS_MIN_BYTES
+from conformance_models import COMPRESS_MIN_BYTES
 from testkit.server import Server
 from tritonclient.utils import InferenceServerException
 
