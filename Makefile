@@ -15,12 +15,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-install-serve: $(BIN)/python ## install the service only (no torch)
-	$(BIN)/pip install -q -e .
+install-serve: $(BIN)/python ## install the service only (no torch), with the CPU ONNX Runtime
+	$(BIN)/pip install -q -e '.[cpu]'
 
 install: $(BIN)/python ## install service, training (CPU torch) and dev tools
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q -e '.[cpu,train,dev]'
 
 serve: install-serve ## serve the bundled models on http://$(HOST):$(PORT)
 	$(BIN)/nnserve serve --repository $(REPOSITORY) --host $(HOST) --port $(PORT)

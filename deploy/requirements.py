@@ -4,8 +4,8 @@ The images install dependencies in a layer of their own, before the source is co
 does not reinstall every wheel; this script keeps that layer driven by the project's own metadata
 instead of a second, hand-kept requirements list. Standard library only: it runs in a bare base image.
 
-    python deploy/requirements.py                                  # the CPU image
-    python deploy/requirements.py --extra gpu --exclude onnxruntime  # the GPU image
+    python deploy/requirements.py --extra cpu   # the CPU image
+    python deploy/requirements.py --extra gpu   # the GPU image
 """
 
 from __future__ import annotations

@@ -1,14 +1,17 @@
-"""Response compression: `Accept-Encoding: gzip` or `deflate` compresses answers of at least a set size.
+"""Response compression: `Accept-Encoding: gzip` or `deflate` compresses inference answers of at least a
+set size.
 
 tritonclient's `response_compression_algorithm` sends exactly `Accept-Encoding: gzip` (or `deflate`) and
 decompresses the answer when, and only when, `Content-Encoding` says so; `deflate` there means the zlib
 format (RFC 9110), as Python's `zlib.compress` writes it. `Inference-Header-Content-Length` keeps counting
 the uncompressed JSON, which is what the client reads after decompressing.
 
-Plain ASGI around the inference fast path, so both the fast path and FastAPI's routes are covered. A
-request without `Accept-Encoding` costs one scan of the raw header list; with it, the answer is held
-until its first body message: a complete small answer, a stream (server-sent events must reach the
-client as they are made), an already encoded answer or a picture leaves unchanged.
+Only inference answers (`.../infer`), as Triton does: tritonclient.http.aio sends aiohttp's default
+`Accept-Encoding: gzip, deflate` with every request but decodes only inference answers, so a compressed
+statistics or metadata answer would break it. Plain ASGI around the inference fast path, so the fast
+path and the FastAPI route both compress. Other paths cost one `endswith`; an inference request without
+`Accept-Encoding` one scan of the raw header list. With it, the answer is held until its first body
+message: a small answer, a stream or an already encoded answer leaves unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ ENCODINGS: dict[str, Callable[[bytes, int], bytes]] = {
 OFF_THE_LOOP_BYTES = 256 * 1024
 """Larger bodies are compressed in a worker thread, so one large answer does not stall other requests."""
 INCOMPRESSIBLE = (b"image/", b"video/", b"audio/", b"text/event-stream")
+COMPRESSED_PATHS = "/infer"
+"""The v2 inference routes, with or without a version (Triton compresses only these)."""
 
 
 def accepted_encoding(header: bytes) -> str | None:
@@ -61,7 +66,7 @@ class ResponseCompression:
         self.level = level
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.min_bytes <= 0:
+        if scope["type"] != "http" or self.min_bytes <= 0 or not scope["path"].endswith(COMPRESSED_PATHS):
             await self.app(scope, receive, send)
             return
         encoding = None

@@ -90,8 +90,10 @@ async def ready(request: Request, repository: RepositoryDep) -> Response:
 
 
 def _not_ready(body: dict[str, Any]) -> Response:
-    """503 with the protocol's body (`ready: false`) and Triton's and KServe's `error` key (the reason)."""
-    return OrjsonResponse({**body, "error": body["reason"]}, status_code=503)
+    """503 with the protocol's body (`ready: false`), Triton's and KServe's `error` key (the reason) and
+    `Retry-After`, as a request to a model that is not ready gets."""
+    headers = {"Retry-After": str(ModelNotReady.retry_after_s)}
+    return OrjsonResponse({**body, "error": body["reason"]}, status_code=503, headers=headers)
 
 
 @router.get("/v2/models/{name}", responses={**ex.ok(ex.MODEL_METADATA, ModelMetadata), **ex.errors(404, 503)})

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.errors import Forbidden, LoadFailed, PayloadTooLarge, load_failed
+from service.errors import Forbidden, PayloadTooLarge, load_failed
 from service.protocol.config_override import ConfigOverrideError, parse_config_override
 from service.repository.registry import ModelRepository
 from service.schema.config import CONFIG_FILE, ConfigError, ModelConfig, dump_config, is_valid_model_name, load_config
@@ -106,12 +106,12 @@ async def deploy(repository: ModelRepository, name: str, parameters: LoadParamet
             config = _override(name, parameters.config, ModelConfig())
             restore = await asyncio.to_thread(_replace_folder, model_dir, config, parameters.files)
         else:
-            base = _current_config(name, model_dir)
+            base = _current_config(repository, name)
             config = _override(name, parameters.config, base)
             restore = await asyncio.to_thread(_replace_config, model_dir, config)
         try:
             await repository.load(name)
-        except LoadFailed:
+        except Exception:  # LoadFailed above all; a cancelled request leaves the load to finish as written
             await asyncio.to_thread(restore, True)
             raise
         await asyncio.to_thread(restore, False)
@@ -124,13 +124,14 @@ def _override(name: str, text: str | None, base: ModelConfig) -> ModelConfig:
         raise load_failed(name, str(exc)) from None
 
 
-def _current_config(name: str, model_dir: Path) -> ModelConfig:
+def _current_config(repository: ModelRepository, name: str) -> ModelConfig:
+    model_dir = repository.root / name
     if not model_dir.is_dir():
         raise load_failed(name, f"no model directory {name!r} in the repository; send its files as file: parameters")
     try:
         return load_config(model_dir)
     except ConfigError as exc:
-        raise load_failed(name, f"{CONFIG_FILE}: {exc}".replace(str(model_dir.parent) + os.sep, "")) from None
+        raise load_failed(name, repository.relative(str(exc))) from None
 
 
 Restore = Callable[[bool], None]

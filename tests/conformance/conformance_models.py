@@ -12,6 +12,10 @@ from onnx import TensorProto, helper
 from service.schema.config import MODEL_FILE
 
 OPSET = [helper.make_opsetid("", 17)]
+ADMIN_KEY = "conformance-admin-key"
+"""The full-access key of the server that takes uploads (conftest.keyed_server)."""
+COMPRESS_MIN_BYTES = 512
+"""NNSERVE_COMPRESS_MIN_BYTES of the plain server (conftest.server)."""
 REPOSITORY_SIZE = 7
 """simple_http_model_control.py checks that the index lists seven models."""
 SIMPLE_CONFIG = """\

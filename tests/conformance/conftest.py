@@ -7,11 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conformance_models import build_triton_examples_repository
+from conformance_models import ADMIN_KEY, COMPRESS_MIN_BYTES, build_triton_examples_repository
 from testkit.server import Server, running_server
-
-ADMIN_KEY = "conformance-admin-key"
-COMPRESS_MIN_BYTES = 512
 
 
 @pytest.fixture(scope="module")

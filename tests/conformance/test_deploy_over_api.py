@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 import yaml
-from conformance_models import simple_model
-from conftest import ADMIN_KEY
+from conformance_models import ADMIN_KEY, simple_model
 from onnx import TensorProto
 from testkit.server import Server
 from tritonclient.utils import InferenceServerException

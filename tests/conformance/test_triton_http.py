@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from conftest import COMPRESS_MIN_BYTES
+from conformance_models import COMPRESS_MIN_BYTES
 from testkit.server import Server
 from tritonclient.utils import InferenceServerException
 
@@ -82,10 +82,21 @@ def test_compression_only_above_the_threshold_and_when_asked(server: Server) -> 
     assert "content-encoding" not in refused.headers
 
 
-def test_compressed_answers_outside_the_fast_path_too(server: Server) -> None:
-    """The OpenAPI document goes through FastAPI's routes, not the inference fast path."""
-    response = httpx.get(f"{server.url}/openapi.json", headers={"Accept-Encoding": "deflate"})
-    assert response.headers["content-encoding"] == "deflate" and response.json()["openapi"]
+def test_only_inference_answers_are_compressed(server: Server) -> None:
+    """As Triton: tritonclient.http.aio asks every endpoint for gzip but decodes only inference answers."""
+    response = httpx.get(f"{server.url}/openapi.json", headers={"Accept-Encoding": "gzip, deflate"})
+    assert len(response.content) > COMPRESS_MIN_BYTES and "content-encoding" not in response.headers
+
+
+def test_compressed_answers_from_the_route_behind_the_fast_path(server: Server) -> None:
+    """A compressed request body is read by the FastAPI route, not the fast path: its answer is compressed too."""
+    a = np.ones((64, 16), dtype=np.int32)
+    response = httpx.post(
+        f"{server.url}/v2/models/simple/versions/1/infer",
+        content=gzip.compress(_json_infer_body(a, a)),
+        headers={"Content-Encoding": "gzip", "Accept-Encoding": "deflate"},
+    )
+    assert response.headers["content-encoding"] == "deflate" and response.json()["outputs"][0]["data"][0] == 2
 
 
 def _json_infer_body(a: np.ndarray, b: np.ndarray) -> bytes:
@@ -137,7 +148,7 @@ def test_ready_endpoints_answer_200_or_503_with_the_protocol_body(
     try:
         assert not client.is_model_ready("simple_copy_1")
         answer = httpx.get(f"{server.url}/v2/models/simple_copy_1/ready")
-        assert answer.status_code == 503
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
         body = answer.json()
         assert body["name"] == "simple_copy_1" and body["ready"] is False
         assert body["error"] == body["reason"]
