@@ -121,6 +121,12 @@ def test_asyncio_client_infers_concurrently(server: GrpcServer) -> None:
     assert asyncio.run(run()) == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_compressed_requests_are_served(client: grpcclient.InferenceServerClient, algorithm: str) -> None:
+    result = client.infer("digits-cnn", [pixels_input(digit_pixels(2))], compression_algorithm=algorithm)
+    assert result.as_numpy("probabilities").argmax(axis=1).tolist() == [0, 1]
+
+
 def test_typed_contents_infer_like_raw_contents(server: GrpcServer, client: grpcclient.InferenceServerClient) -> None:
     pixels = digit_pixels(2)
     request = service_pb2.ModelInferRequest(model_name="digits-cnn")
