@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import queue
 import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import tritonclient.grpc as grpcclient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_repository import build_small_repository
 from grpc_servers import GrpcServer, serve_grpc
+from testkit.processes import free_port
 
 
 @pytest.fixture()
@@ -60,3 +64,19 @@ def test_cancelled_generation_stream_stops_its_sequence(server: GrpcServer) -> N
 
     server.http.wait_for("the sequence to leave the engine", lambda: generate_stats()["active"] == 0)
     assert generate_stats()["finish_reasons"].get("cancelled", 0) >= 1
+
+
+def test_taken_grpc_port_stops_start_up_with_a_clear_error(tmp_path: Path) -> None:
+    """No silent sharing of a port (grpcio's SO_REUSEPORT is off): a second server must not start."""
+    repository = build_small_repository(tmp_path / "repository")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "service", "serve", "--repository", str(repository),
+             "--port", str(free_port()), "--grpc-port", str(port)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert run.returncode != 0
+    assert f"gRPC: cannot listen on 127.0.0.1:{port}" in run.stdout + run.stderr
