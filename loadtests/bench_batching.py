@@ -159,7 +159,7 @@ def serving(repository: Path, log: Path) -> Iterator[tuple[int, psutil.Process]]
     """The service on a free port (access log off: the numbers are the serving path's, not the log's)."""
     port = free_port()
     command = [sys.executable, "-m", "service", "serve", "--repository", str(repository), "--port", str(port)]
-    env = {**os.environ, "NNSERVE_LOG_LEVEL": "warning", "NNSERVE_UI": "false"}
+    env = {**os.environ, "NNSERVE_LOG_LEVEL": "warning", "NNSERVE_UI": "false", "NNSERVE_GRPC_PORT": "0"}
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
     try:

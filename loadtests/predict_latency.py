@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     body = json.dumps({"instances": [{"b64": base64.b64encode(png).decode()}]}).encode()
 
     port = _free_port()
-    env = {**os.environ, "NNSERVE_LOG_LEVEL": "warning"}
+    env = {**os.environ, "NNSERVE_LOG_LEVEL": "warning", "NNSERVE_GRPC_PORT": "0"}
     command = [
         sys.executable,
         "-m",

@@ -135,10 +135,15 @@ def start_server(
     env: dict[str, str] | None = None,
     timeout_s: float = 180,
 ) -> Server:
-    """Start `command` (already pinned) and return once GET /v2/health/ready answers 200."""
+    """Start `command` (already pinned) and return once GET /v2/health/ready answers 200.
+
+    gRPC is off unless `env` or a `--grpc-port` flag turns it on: arms start side by side, and its
+    default port, 8001, is one per machine.
+    """
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    environment = {**os.environ, "NNSERVE_GRPC_PORT": "0", **(env or {})}
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     server = Server(name, port, process, log_path, log)
     deadline = time.monotonic() + timeout_s
     while not _ready(port):

@@ -73,9 +73,10 @@ class InferenceService:
     async def model_ready(self, request: pb.ModelReadyRequest, info: RequestInfo, context: Context) -> Message:
         """As over HTTP: ready or not, with an error only for a model or version that does not exist."""
         try:
-            self.plane.repository.lookup(request.name, parse_version(request.version or None))
+            model = self.plane.repository.lookup(request.name, parse_version(request.version or None))
         except ModelNotReady:
             return pb.ModelReadyResponse(ready=False)
+        info.model, info.version = model.name, str(model.version)
         return pb.ModelReadyResponse(ready=True)
 
     async def model_metadata(self, request: pb.ModelMetadataRequest, info: RequestInfo, context: Context) -> Message:

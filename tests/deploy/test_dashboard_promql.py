@@ -40,7 +40,7 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "nnserve.json"
 DATASOURCES = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 EXPRESSIONS = dashboard_expressions(DASHBOARD) + rule_expressions(ALERTS)
-ALLOWED_LABELS = {"model", "version", "endpoint", "code", "le", "job"}
+ALLOWED_LABELS = {"model", "version", "endpoint", "code", "protocol", "le", "job"}
 """The label contract with service/metrics.py (plus le for buckets and job for Prometheus' own `up`)."""
 PROMETHEUS_GENERATED = {"up"}
 """Series Prometheus writes for every target itself; no exporter exposes them."""

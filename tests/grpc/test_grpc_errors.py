@@ -9,8 +9,8 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from conftest import ADMIN_KEY, INFERENCE_KEY, SMALL_MESSAGE_LIMIT, GrpcServer
 from grpc_clients import digit_pixels, http_error, http_infer, pixels_input
+from grpc_servers import ADMIN_KEY, INFERENCE_KEY, SMALL_MESSAGE_LIMIT, GrpcServer
 from tritonclient.utils import InferenceServerException
 
 MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import GrpcServer
+from grpc_servers import GrpcServer
 
 EXAMPLES = Path(__file__).parent / "examples"
 SCRIPTS = sorted(path.name for path in EXAMPLES.glob("*.py"))

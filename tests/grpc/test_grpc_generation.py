@@ -11,8 +11,8 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from conftest import GrpcServer
 from grpc_clients import digit_pixels, pixels_input
+from grpc_servers import GrpcServer
 from tritonclient.utils import InferenceServerException
 
 PROMPT = "ROMEO:\n"

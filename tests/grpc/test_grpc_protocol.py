@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aioclient
-from conftest import GrpcServer
 from grpc_clients import digit_pixels, http_infer, pixels_input
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from grpc_servers import GrpcServer
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
@@ -119,6 +119,12 @@ def test_asyncio_client_infers_concurrently(server: GrpcServer) -> None:
             return [int(r.as_numpy("probabilities").argmax()) for r in results]
 
     assert asyncio.run(run()) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_compressed_requests_are_served(client: grpcclient.InferenceServerClient, algorithm: str) -> None:
+    result = client.infer("digits-cnn", [pixels_input(digit_pixels(2))], compression_algorithm=algorithm)
+    assert result.as_numpy("probabilities").argmax(axis=1).tolist() == [0, 1]
 
 
 def test_typed_contents_infer_like_raw_contents(server: GrpcServer, client: grpcclient.InferenceServerClient) -> None:

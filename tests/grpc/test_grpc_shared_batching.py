@@ -8,8 +8,8 @@ import asyncio
 import httpx
 import numpy as np
 import tritonclient.grpc.aio as aioclient
-from conftest import GrpcServer
 from grpc_clients import digit_pixels, pixels_input
+from grpc_servers import GrpcServer
 
 MODEL = "digits-shared8"
 
