@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         description="Largest picture in pixels, read from its header before decoding (413); a model's "
         "`image.max_pixels` may lower it.",
     )
+    max_generated_images: int = Field(
+        default=256,
+        gt=0,
+        description="Most images one image-generation :predict may ask for (each instance's `count`, and "
+        "their sum; 413 above).",
+    )
     allow_non_finite: bool = Field(
         default=False,
         description="Let NaN and infinity through to task models; by default they get 400 "

@@ -27,7 +27,7 @@ from service.api.deps import ModelDep, PipelinesDep, RepositoryDep, SettingsDep
 from service.errors import ModelNotFound, ServiceError
 from service.metrics import Metrics
 from service.protocol.body import decompress
-from service.protocol.predict import parse_predict_body
+from service.protocol.predict import parse_predict_request
 from service.protocol.tensors import to_json
 from service.repository.registry import ModelRepository
 from service.responses import OrjsonResponse
@@ -88,9 +88,9 @@ def create_router(enabled: bool = True) -> APIRouter:
     @router.post("/ui/models/{name}/preprocess")
     async def preprocess(request: Request, model: ModelDep, pipelines: PipelinesDep, settings: SettingsDep) -> Response:
         """`:predict` instances -> the v2 input tensors the model receives, by the model's own pipeline."""
-        pipeline = pipelines.get(model)
         body = decompress(await request.body(), request.headers.get("content-encoding"), settings.max_request_bytes)
-        instances, _ = parse_predict_body(body, settings.max_instances)
+        instances, parameters = parse_predict_request(body, settings.max_instances)
+        pipeline = pipelines.get(model).for_request(parameters.generation())
         tensors = await asyncio.to_thread(pipeline.preprocess, instances)
         inputs = [
             {

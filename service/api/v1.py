@@ -20,12 +20,13 @@ from service.protocol.predict import (
     PredictRequest,
     PredictResponse,
     check_count,
-    parse_predict_body,
+    parse_predict_request,
     parse_top_k,
 )
 from service.responses import OrjsonResponse
 from service.settings import Settings
 from service.tasks.classification import DEFAULT_TOP_K
+from service.tasks.image_generation import GenerationOptions
 from service.tasks.pipelines import Instance, Pipelines
 
 router = APIRouter(tags=["Task endpoints (v1)"])
@@ -119,11 +120,14 @@ async def predict(request: Request, name: str) -> Response:
         pipeline = pipelines.get(model)
         if check_media_type(request.headers, multipart=True) == MULTIPART:
             instances, k = await _uploaded_instances(request, settings.max_instances)
+            options = GenerationOptions()
             inline = False
         else:
             body = await read_body(request)
-            instances, k = parse_predict_body(body, settings.max_instances)
+            instances, parameters = parse_predict_request(body, settings.max_instances)
+            k, options = parameters.top_k, parameters.generation()
             inline = len(body) < INLINE_PREPROCESS_BYTES and not any(isinstance(i.value, dict) for i in instances)
+        pipeline = pipeline.for_request(options)
         for instance in instances:
             check_text_length(instance.value, instance.where, settings.max_text_chars)
         deadline = request_deadline(request)

@@ -2,6 +2,7 @@
 // client would, plus /ui/models/{m}/preprocess to show the input the model actually receives.
 
 import { ApiError, modelPath, postJSON } from "./api.js";
+import { GanPanel } from "./gan.js";
 import { GeneratePanel } from "./generate.js";
 import { drawTensor } from "./picture.js";
 import { Sketch, base64 } from "./sketch.js";
@@ -11,6 +12,7 @@ const PANELS = {
   "anomaly-detection": "panel-image",
   "text-classification": "panel-text",
   "text-generation": "panel-generate",
+  "image-generation": "panel-gan",
   tensor: "panel-tensor",
 };
 const TOP_K = 5;
@@ -289,6 +291,7 @@ export class TryIt {
     this.image = new ImagePanel();
     this.text = new TextPanel();
     this.generate = new GeneratePanel();
+    this.gan = new GanPanel(status);
     this.select.addEventListener("change", () => this.show(this.select.value));
   }
 
@@ -323,6 +326,7 @@ export class TryIt {
     if (active === "panel-image") this.image.select(model);
     else if (active === "panel-text") this.text.select(model);
     else if (active === "panel-generate") this.generate.select(model);
+    else if (active === "panel-gan") this.gan.select(model);
     else $("tensor-example").textContent = tensorExample(model);
   }
 
