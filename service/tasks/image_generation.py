@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import base64
 import copy
-import io
 import secrets
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from service.errors import InvalidInput, PayloadTooLarge
 from service.runtime.model import ServedModel, Tensors
@@ -66,16 +66,34 @@ def _integer(value: Any, where: str, low: int, high: int, limit: str = "") -> in
     return value
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COMPRESSION = 6
+"""zlib level of the PNG data; the images are tiny, so the level changes their size by a few bytes."""
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
 def encode_png(pixels: NDArray[Any], settings: ImageGenerationSettings, scale: int) -> bytes:
     """(C, H, W) model values -> PNG bytes: value_range onto 0..255 (rounded, clipped), each pixel
-    enlarged to a `scale` x `scale` square. Deterministic: same pixels, same bytes."""
+    enlarged to a `scale` x `scale` square. Deterministic: same pixels, same bytes.
+
+    Written directly (8-bit grey or RGB, no filter, one zlib stream) rather than through Pillow: a
+    quarter of Pillow's time per image, which is most of the server's own work per generated image."""
     low, high = settings.value_range
     levels = np.clip(np.rint((pixels.astype(np.float64) - low) * (255.0 / (high - low))), 0, 255).astype(np.uint8)
-    levels = levels.repeat(scale, axis=1).repeat(scale, axis=2)
-    picture = Image.fromarray(levels[0]) if levels.shape[0] == 1 else Image.fromarray(levels.transpose(1, 2, 0))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
+    levels = levels.repeat(scale, axis=1).repeat(scale, axis=2)  # (C, H*scale, W*scale)
+    channels, height, width = levels.shape
+    rows = np.zeros((height, 1 + width * channels), dtype=np.uint8)  # leading 0 per row: filter "none"
+    rows[:, 1:] = levels.transpose(1, 2, 0).reshape(height, width * channels)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0 if channels == 1 else 2, 0, 0, 0)
+    return (
+        PNG_SIGNATURE
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_COMPRESSION))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 class ImageGenerator(Pipeline):
