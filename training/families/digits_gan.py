@@ -24,7 +24,7 @@ from service.schema.image_generation import ImageGenerationSettings
 from service.tasks.latents import draw_latents
 from training.adversarial import GANOptions, train_gan
 from training.card import CardText
-from training.data.digits import IMAGE, LABELS, PIXEL_MAX, load_digits_split
+from training.data.digits import LABELS, PIXEL_MAX, load_digits_split
 from training.data.splits import describe_split
 from training.evaluate import header, open_session, run_in_batches
 from training.export import ExportSpec, export_onnx
@@ -61,7 +61,6 @@ def model_config(gan: GANConfig) -> ModelConfig:
         ],
         outputs=[TensorSpec(name="image", datatype="FP32", shape=[-1, 1, 8, 8])],
         batching=BatchingSettings(max_batch_size=64, max_queue_delay_ms=0.0),
-        image=IMAGE,
         image_generation=ImageGenerationSettings(
             z="z",
             label="label",
