@@ -86,6 +86,7 @@ _PREDICT_DOCS: dict[str, Any] = {
                     "examples": {
                         "classifier": {"value": ex.PREDICT_CLASS_RESPONSE},
                         "anomaly": {"value": ex.PREDICT_ANOMALY_RESPONSE},
+                        "image generation": {"value": ex.PREDICT_GENERATION_RESPONSE},
                     }
                 }
             },
@@ -94,7 +95,12 @@ _PREDICT_DOCS: dict[str, Any] = {
         **batching_errors(),
     },
     "openapi_extra": ex.request_body(
-        {"image_b64": ex.PREDICT_IMAGE, "pixels": ex.PREDICT_PIXELS, "text": ex.PREDICT_TEXT},
+        {
+            "image_b64": ex.PREDICT_IMAGE,
+            "pixels": ex.PREDICT_PIXELS,
+            "text": ex.PREDICT_TEXT,
+            "image_generation": ex.PREDICT_GENERATION,
+        },
         multipart=True,
         schema=PredictRequest.model_json_schema(),
     ),
@@ -108,7 +114,8 @@ _PREDICT_DOCS: dict[str, Any] = {
     openapi_extra={**_PREDICT_DOCS["openapi_extra"], **VERSION_PARAMETER},
 )
 async def predict(request: Request, name: str) -> Response:
-    """Classify images or text (label, score, top_k) or score anomalies (score, threshold, is_anomaly).
+    """Classify images or text (label, score, top_k), score anomalies (score, threshold, is_anomaly), or
+    generate images (`{"label", "seed", "count"}` instances; PNGs, optionally raw pixels).
 
     JSON `{"instances": [...]}`, or `multipart/form-data` with one or more image files
     (`curl -F file=@digit.png`); `top_k` (default 3) as `parameters.top_k` or a form field.

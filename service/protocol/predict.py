@@ -40,7 +40,8 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     instances: list[Any] = Field(
         description='Images as `{"b64": "<PNG/JPEG...>"}` or nested pixel values (already model values); '
-        "strings for text models; vectors or images for anomaly models."
+        "strings for text models; vectors or images for anomaly models; "
+        '`{"label": "7", "seed": 3, "count": 1}` for image-generation models.'
     )
     parameters: PredictParameters = Field(default_factory=PredictParameters)
 
@@ -62,10 +63,22 @@ class AnomalyPrediction(BaseModel):
     is_anomaly: bool
 
 
+class GeneratedImage(BaseModel):
+    b64: str = Field(description="PNG, base64.")
+    pixels: list[Any] | None = Field(None, description='Model values [C][H][W], with `"raw": true`.')
+
+
+class GenerationPrediction(BaseModel):
+    label: str | None = Field(None, description="The class asked for (conditional models).")
+    seed: int = Field(description="The seed used: the one sent, or the one drawn for this instance.")
+    count: int
+    images: list[GeneratedImage]
+
+
 class PredictResponse(BaseModel):
     model_name: str
     model_version: str
-    predictions: list[ClassPrediction | AnomalyPrediction]
+    predictions: list[ClassPrediction | AnomalyPrediction | GenerationPrediction]
 
 
 class VersionStatus(BaseModel):

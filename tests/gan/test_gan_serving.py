@@ -167,3 +167,13 @@ def test_generated_pngs_are_read_back_by_digits_cnn_as_the_class_asked(server: S
         instances = [{"b64": image["b64"]} for image in answer["images"]]
         predictions = http.post("/v1/models/digits-cnn:predict", json={"instances": instances}).json()["predictions"]
     assert sum(p["label"] == "6" for p in predictions) >= 8
+
+
+def test_openapi_generation_example_is_what_the_server_answers(server: Server) -> None:
+    with server.client() as http:
+        spec = http.get("/openapi.json").json()
+        operation = spec["paths"]["/v1/models/{name}:predict"]["post"]
+        request = operation["requestBody"]["content"]["application/json"]["examples"]["image_generation"]["value"]
+        example = operation["responses"]["200"]["content"]["application/json"]["examples"]["image generation"]
+        answer = http.post(PREDICT, json=request)
+    assert answer.json() == example["value"]
