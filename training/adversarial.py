@@ -112,6 +112,9 @@ def train_gan(
     """
     if labels is None and n_classes:
         raise ValueError("n_classes must be 0 when no labels are given")
+    height, width = images.shape[-2:]
+    if height != width or height % 4:
+        raise ValueError(f"images must be square with a side divisible by 4 (two 2x upsamplings), got {height}x{width}")
     if len(images) < options.batch_size and not options.dry_run:
         raise ValueError(f"{len(images)} images, fewer than one batch of {options.batch_size}")
     generator_rng = seed_everything(options.seed)

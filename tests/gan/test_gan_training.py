@@ -38,6 +38,11 @@ def test_train_gan_refuses_labels_count_mismatch() -> None:
         train_gan(IMAGES, None, 3, GANOptions(epochs=1, progress=False))
 
 
+def test_train_gan_refuses_a_side_not_divisible_by_four() -> None:
+    with pytest.raises(ValueError, match="divisible by 4"):
+        train_gan(IMAGES[:, :, :6, :6], None, 0, GANOptions(epochs=1, progress=False))
+
+
 def test_frechet_distance_is_zero_for_identical_samples_and_grows_with_shift() -> None:
     a = np.random.default_rng(1).standard_normal((500, 4))
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
