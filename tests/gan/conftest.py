@@ -7,11 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gan_testkit import COMMITTED, MAX_GENERATED
 from testkit.server import Server, running_server
-
-COMMITTED = Path(__file__).resolve().parents[2] / "models"
-MAX_GENERATED = 40
-"""The server's max_generated_images in these tests: low, so the cap is cheap to cross."""
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import COMMITTED
+from gan_testkit import COMMITTED
 
 from loadtests import report
 from loadtests.bench_gan import MARK_END, MARK_START, main

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from conftest import COMMITTED
+from gan_testkit import COMMITTED
 
 from service.schema.config import METRICS_FILE, MODEL_FILE, load_config
 from training.export import PARITY_TOLERANCE

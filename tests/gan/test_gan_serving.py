@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import MAX_GENERATED
+from gan_testkit import MAX_GENERATED
 from PIL import Image
 from testkit.server import Server
 

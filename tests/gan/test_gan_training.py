@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import COMMITTED
+from gan_testkit import COMMITTED
 
 from service.schema.config import CARD_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, load_config
 from training.adversarial import GANOptions, train_gan
