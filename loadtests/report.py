@@ -7,6 +7,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtests.bench_gan import MARK_END as GAN_END
+from loadtests.bench_gan import MARK_START as GAN_START
 from loadtests.results import ARMS, BenchRun, ModelResult
 
 IMAGE_MODEL, TEXT_MODEL = "digits-cnn", "text-transformer"
@@ -279,6 +281,10 @@ def render(run: BenchRun, images: dict[str, str]) -> str:
 
 
 def write(path: Path, text: str) -> Path:
+    """Write the report, keeping the image-generation section that `loadtests.bench_gan` wrote there."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if GAN_START in old and GAN_END in old:
+        text = text.rstrip("\n") + "\n\n" + GAN_START + old.split(GAN_START, 1)[1].split(GAN_END, 1)[0] + GAN_END + "\n"
     path.write_text(text, encoding="utf-8")
     return path

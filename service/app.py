@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if not settings.repository.is_dir():
         raise FileNotFoundError(f"repository {settings.repository} is not a directory")
-    pipelines = Pipelines(max_image_pixels=settings.max_image_pixels)
+    pipelines = Pipelines(
+        max_image_pixels=settings.max_image_pixels, max_generated_images=settings.max_generated_images
+    )
     metrics = Metrics()
     lifecycle = Lifecycle()
     metrics.track_in_flight(lambda: lifecycle.in_flight)

@@ -157,6 +157,12 @@ class Settings(BaseSettings):
         description="Most pixels of all the pictures of one request together (413), counted from each "
         "picture's header before it is decoded.",
     )
+    max_generated_images: int = Field(
+        default=256,
+        gt=0,
+        description="Most images one image-generation :predict may ask for (each instance's `count`, and "
+        "their sum; 413 above).",
+    )
     allow_non_finite: bool = Field(
         default=False,
         description="Let NaN and infinity through to task models; by default they get 400 "

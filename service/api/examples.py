@@ -209,6 +209,18 @@ PREDICT_ANOMALY_RESPONSE = {
         {"score": 50.89076232910156, "threshold": 7.057318687438965, "is_anomaly": True},
     ],
 }
+GENERATED_SEVEN_PNG_B64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAEAAAABACAAAAACPAi4CAAAApUlEQVR4nO3WIQ7CQBBG4YWkaQJJk0oSCIYbcIe66l6kpqoeje4FCFfAwQkIqg4B"
+    "ClOBrXljdk6wk/lk0741f7INAUu0+OKCPbbIEDxgMtDhFbljjRDzgInAAiuUeGCAGpAHTAVkSDuc8MMTFeRAD9gKbHDDhA/OqKGG5IGkAzKIAg3e6JFD"
+    "DcgDJgJx6Ig/DlAfeMBkQH4cRlwhF078vnrugZQDM6pQbr1VQyOeAAAAAElFTkSuQmCC"
+)
+"""digits-gan's seven for seed 3 (64x64 PNG), as `:predict` answers it."""
+PREDICT_GENERATION = {"instances": [{"label": "7", "seed": 3, "count": 1}], "parameters": {"scale": 8}}
+PREDICT_GENERATION_RESPONSE = {
+    "model_name": "digits-gan",
+    "model_version": "1",
+    "predictions": [{"label": "7", "seed": 3, "count": 1, "images": [{"b64": GENERATED_SEVEN_PNG_B64}]}],
+}
 
 MODEL_STATUS = {
     "name": "digits-cnn",

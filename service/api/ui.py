@@ -29,7 +29,7 @@ from service.api.pictures import picture_budget
 from service.errors import ModelNotFound, ServiceError
 from service.metrics import Metrics
 from service.protocol.limits import check_text_length
-from service.protocol.predict import parse_predict_body
+from service.protocol.predict import parse_predict_request
 from service.protocol.tensors import to_json
 from service.repository.registry import ModelRepository
 from service.responses import OrjsonResponse
@@ -94,12 +94,12 @@ def create_router(enabled: bool = True) -> APIRouter:
 
         The same checks as `:predict` (Content-Type, Content-Encoding, instance count, text length, picture
         budget), and like it the body is read before the version is leased, so a stalled upload holds no version."""
-        instances, _ = parse_predict_body(await read_body(request), settings.max_instances)
+        instances, parameters = parse_predict_request(await read_body(request), settings.max_instances)
         for instance in instances:
             check_text_length(instance.value, instance.where, settings.max_text_chars)
         deadline = request_deadline(request)
         with leased_model(request, name) as model:
-            pipeline = pipelines.get(model)
+            pipeline = pipelines.get(model).for_request(parameters.generation())
             tensors = await preprocess_in_thread(pipeline, instances, picture_budget(request, model, deadline))
         inputs = [
             {

@@ -21,12 +21,13 @@ from service.protocol.predict import (
     PredictRequest,
     PredictResponse,
     check_count,
-    parse_predict_body,
+    parse_predict_request,
     parse_top_k,
 )
 from service.responses import OrjsonResponse
 from service.settings import Settings
 from service.tasks.classification import DEFAULT_TOP_K
+from service.tasks.image_generation import GenerationOptions
 from service.tasks.pipelines import Instance, Pipelines, preprocess_in_thread
 
 router = APIRouter(tags=["Task endpoints (v1)"])
@@ -96,6 +97,7 @@ _PREDICT_DOCS: dict[str, Any] = {
                     "examples": {
                         "classifier": {"value": ex.PREDICT_CLASS_RESPONSE},
                         "anomaly": {"value": ex.PREDICT_ANOMALY_RESPONSE},
+                        "image generation": {"value": ex.PREDICT_GENERATION_RESPONSE},
                     }
                 }
             },
@@ -109,6 +111,7 @@ _PREDICT_DOCS: dict[str, Any] = {
             "pixels": ex.PREDICT_PIXELS,
             "text": ex.PREDICT_TEXT,
             "table_rows": ex.PREDICT_TABLE,
+            "image_generation": ex.PREDICT_GENERATION,
         },
         multipart=True,
         schema=PredictRequest.model_json_schema(),
@@ -123,7 +126,8 @@ _PREDICT_DOCS: dict[str, Any] = {
     openapi_extra={**_PREDICT_DOCS["openapi_extra"], **VERSION_PARAMETER},
 )
 async def predict(request: Request, name: str) -> Response:
-    """Classify images, text or table rows (label, score, top_k) or score anomalies (score, threshold, is_anomaly).
+    """Classify images, text or table rows (label, score, top_k), score anomalies (score, threshold,
+    is_anomaly), or generate images (`{"label", "seed", "count"}` instances; PNGs, optionally raw pixels).
 
     JSON `{"instances": [...]}`, or `multipart/form-data` with one or more image files
     (`curl -F file=@digit.png`); `top_k` (default 3) as `parameters.top_k` or a form field.
@@ -135,16 +139,18 @@ async def predict(request: Request, name: str) -> Response:
     # keep a version that a hot reload retired (and its sessions) alive for as long as it likes.
     if check_media_type(request.headers, multipart=True) == MULTIPART:
         instances, k = await _uploaded_instances(request, settings.max_instances)
+        options = GenerationOptions()
         inline = False
     else:
         body = await read_body(request)
-        instances, k = parse_predict_body(body, settings.max_instances)
+        instances, parameters = parse_predict_request(body, settings.max_instances)
+        k, options = parameters.top_k, parameters.generation()
         inline = len(body) < INLINE_PREPROCESS_BYTES and not any(isinstance(i.value, dict) for i in instances)
     for instance in instances:
         check_text_length(instance.value, instance.where, settings.max_text_chars)
     deadline = request_deadline(request)
     with leased_model(request, name) as model:
-        pipeline = pipelines.get(model)
+        pipeline = pipelines.get(model).for_request(options)
         # Decoding pictures is CPU work that releases the GIL: off the event loop, like inference.
         if inline:
             inputs = pipeline.preprocess(instances)

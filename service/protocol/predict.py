@@ -10,7 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from service.errors import InvalidInput, PayloadTooLarge
 from service.protocol.infer import describe_validation_error, parse_json
 from service.protocol.limits import ascii_integer, shown
+from service.schema.image_generation import MAX_SCALE
 from service.tasks.classification import DEFAULT_TOP_K
+from service.tasks.image_generation import GenerationOptions
+from service.tasks.latents import TEMPERATURE_RANGE
 from service.tasks.pipelines import Instance
 
 
@@ -19,6 +22,19 @@ class PredictParameters(BaseModel):
     top_k: int = Field(
         default=DEFAULT_TOP_K, ge=1, description="Classifiers: how many labels to rank per instance."
     )
+    raw: bool | None = Field(default=None, description="Image generation: also answer each image's pixel values.")
+    scale: int | None = Field(
+        default=None, ge=1, le=MAX_SCALE, description="Image generation: PNG enlargement (default: the config's)."
+    )
+    temperature: float | None = Field(
+        default=None,
+        ge=TEMPERATURE_RANGE[0],
+        le=TEMPERATURE_RANGE[1],
+        description="Image generation: multiplies the latent z (1 = as trained; lower = more typical images).",
+    )
+
+    def generation(self) -> GenerationOptions:
+        return GenerationOptions(raw=self.raw, scale=self.scale, temperature=self.temperature)
 
 
 class PredictRequest(BaseModel):
@@ -26,7 +42,8 @@ class PredictRequest(BaseModel):
     instances: list[Any] = Field(
         description='Images as `{"b64": "<PNG/JPEG...>"}` or nested pixel values (already model values); '
         "strings for text models; table rows (objects by column name, or arrays in column order) for tabular "
-        "models; vectors, images or table rows for anomaly models."
+        "models; vectors, images or table rows for anomaly models; "
+        '`{"label": "7", "seed": 3, "count": 1}` for image-generation models.'
     )
     parameters: PredictParameters = Field(default_factory=PredictParameters)
 
@@ -48,10 +65,22 @@ class AnomalyPrediction(BaseModel):
     is_anomaly: bool
 
 
+class GeneratedImage(BaseModel):
+    b64: str = Field(description="PNG, base64.")
+    pixels: list[Any] | None = Field(None, description='Model values [C][H][W], with `"raw": true`.')
+
+
+class GenerationPrediction(BaseModel):
+    label: str | None = Field(None, description="The class asked for (conditional models).")
+    seed: int = Field(description="The seed used: the one sent, or the one drawn for this instance.")
+    count: int
+    images: list[GeneratedImage]
+
+
 class PredictResponse(BaseModel):
     model_name: str
     model_version: str
-    predictions: list[ClassPrediction | AnomalyPrediction]
+    predictions: list[ClassPrediction | AnomalyPrediction | GenerationPrediction]
 
 
 class VersionStatus(BaseModel):
@@ -75,15 +104,21 @@ def check_count(instances: Sequence[Any], limit: int, field: str) -> None:
         raise PayloadTooLarge(f"{field}: {len(instances)} given, more than max_instances ({limit})")
 
 
-def parse_predict_body(body: bytes, limit: int) -> tuple[list[Instance], int]:
-    """(instances, top_k) from a JSON body."""
+def parse_predict_request(body: bytes, limit: int) -> tuple[list[Instance], PredictParameters]:
+    """(instances, parameters) from a JSON body."""
     try:
         request = PredictRequest.model_validate(parse_json(body))
     except ValidationError as exc:
         raise InvalidInput(describe_validation_error(exc)) from None
     check_count(request.instances, limit, "instances")
     instances = [Instance(f"instances[{i}]", value) for i, value in enumerate(request.instances)]
-    return instances, request.parameters.top_k
+    return instances, request.parameters
+
+
+def parse_predict_body(body: bytes, limit: int) -> tuple[list[Instance], int]:
+    """(instances, top_k) from a JSON body."""
+    instances, parameters = parse_predict_request(body, limit)
+    return instances, parameters.top_k
 
 
 TOP_K_DIGITS = 9

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from service.schema.image_generation import ImageGenerationSettings
 from service.schema.tabular import TabularPreprocessing
 
 CONFIG_FILE = "config.yaml"
@@ -40,6 +41,7 @@ Task = Literal[
     "tabular-classification",
     "anomaly-detection",
     "text-generation",
+    "image-generation",
     "tensor",
 ]
 Datatype = Literal[
@@ -190,6 +192,7 @@ class ModelConfig(_Strict):
     classification: ClassificationSettings | None = None
     anomaly: AnomalySettings | None = None
     generation: GenerationSettings | None = None
+    image_generation: ImageGenerationSettings | None = None
     parameters: dict[str, Any] = Field(default_factory=dict, description="Free-form extras (hyperparameters).")
 
     @field_validator("version_policy", mode="before")
@@ -212,6 +215,7 @@ class ModelConfig(_Strict):
             "tabular-classification": ("tabular", "classification"),
             "anomaly-detection": ("anomaly",),
             "text-generation": ("generation",),
+            "image-generation": ("image_generation",),
             "tensor": (),
         }
         missing = [s for s in required[self.task] if getattr(self, s) is None]

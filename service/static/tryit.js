@@ -3,6 +3,7 @@
 
 import { ApiError, modelPath, postJSON } from "./api.js";
 import { Busy, anomaly, classification, describe, predictPath, showError } from "./answers.js";
+import { GanPanel } from "./gan.js";
 import { GeneratePanel } from "./generate.js";
 import { InstancesPanel } from "./instances.js";
 import { drawTensor } from "./picture.js";
@@ -15,6 +16,7 @@ const PANELS = {
   "text-classification": "panel-text",
   "text-generation": "panel-generate",
   "tabular-classification": "panel-table",
+  "image-generation": "panel-gan",
   tensor: "panel-tensor",
 };
 const PANEL_IDS = new Set([...Object.values(PANELS), "panel-instances"]);
@@ -200,6 +202,7 @@ export class TryIt {
     this.generate = new GeneratePanel();
     this.table = new TablePanel();
     this.instances = new InstancesPanel();
+    this.gan = new GanPanel(status);
     this.select.addEventListener("change", () => this.show(this.select.value));
   }
 
@@ -236,6 +239,7 @@ export class TryIt {
     else if (active === "panel-generate") this.generate.select(model);
     else if (active === "panel-table") this.table.select(model);
     else if (active === "panel-instances") this.instances.select(model);
+    else if (active === "panel-gan") this.gan.select(model);
     else $("tensor-example").textContent = tensorExample(model);
   }
 

@@ -11,7 +11,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,13 @@ from service.tasks.tabular import RowEncoder
 from service.tasks.text import TextEncoder
 from service.tasks.vectors import as_sample
 
+if TYPE_CHECKING:
+    from service.tasks.image_generation import GenerationOptions
+
+
+MAX_GENERATED_IMAGES = 256
+"""Default of the `max_generated_images` setting (service/settings.py)."""
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -41,6 +48,14 @@ class Pipeline(ABC):
     missing_as_nan: bool = False
     """True when `preprocess` writes NaN on purpose (a missing tabular value the graph imputes); the route
     then skips its NaN/infinity check, and the pipeline itself refuses non-finite values a client sent."""
+
+    def for_request(self, options: GenerationOptions) -> Pipeline:
+        """This pipeline bound to one request's parameters; only image generation takes any (and keeps
+        per-request state), every other task refuses them and is shared as it is."""
+        given = options.given()
+        if given:
+            raise InvalidInput(f"parameters.{given[0]}: only image-generation models take it")
+        return self
 
     @abstractmethod
     def preprocess(self, instances: Sequence[Instance], budget: RequestBudget | None = None) -> Tensors:
@@ -241,10 +256,13 @@ def _checked_classification(model: ServedModel, settings: ClassificationSettings
     return settings
 
 
-def build_pipeline(model: ServedModel, max_image_pixels: int | None = None) -> Pipeline | None:
+def build_pipeline(
+    model: ServedModel, max_image_pixels: int | None = None, max_generated_images: int = MAX_GENERATED_IMAGES
+) -> Pipeline | None:
     """The pipeline for the model's task; None for tasks served through other endpoints only.
 
-    `max_image_pixels`: the server's cap on a picture's size, on top of the model's own.
+    `max_image_pixels`: the server's cap on a picture's size, on top of the model's own;
+    `max_generated_images`: the most images one image-generation request may ask for.
     """
     config = model.config
     if config.task == "image-classification" and config.image and config.classification:
@@ -255,18 +273,23 @@ def build_pipeline(model: ServedModel, max_image_pixels: int | None = None) -> P
         return TabularClassifier(model, config.tabular, config.classification)
     if config.task == "anomaly-detection" and config.anomaly:
         return AnomalyDetector(model, config.anomaly, max_image_pixels)
+    if config.task == "image-generation" and config.image_generation:
+        from service.tasks.image_generation import ImageGenerator  # subclasses Pipeline: imported late
+
+        return ImageGenerator(model, config.image_generation, max_generated_images)
     return None
 
 
 class Pipelines:
     """The pipeline of every served version, dropped with the version when it is retired and collected."""
 
-    def __init__(self, max_image_pixels: int | None = None) -> None:
+    def __init__(self, max_image_pixels: int | None = None, max_generated_images: int = MAX_GENERATED_IMAGES) -> None:
         self._by_model: weakref.WeakKeyDictionary[ServedModel, Pipeline] = weakref.WeakKeyDictionary()
         self.max_image_pixels = max_image_pixels
+        self.max_generated_images = max_generated_images
 
     def prepare(self, model: ServedModel) -> None:
-        pipeline = build_pipeline(model, self.max_image_pixels)
+        pipeline = build_pipeline(model, self.max_image_pixels, self.max_generated_images)
         if pipeline is not None:
             self._by_model[model] = pipeline
 
