@@ -63,18 +63,14 @@ class TritonBatching:
 
 
 def triton_batching(model: ServedModel) -> TritonBatching:
-    """Derived from config.yaml and the tensor specs, as Triton's ONNX auto-complete decides: axis 0 is a
-    batch axis only when every input and output has a variable first dimension (a scalar or a fixed first
-    dimension cannot be joined with another request's). A `max_batch_size` of 1 keeps the axis but forms
-    no batches, so it reports no `dynamic_batching`."""
-    batching = model.config.batching
-    axis = all(spec.shape and spec.shape[0] == -1 for spec in (*model.inputs, *model.outputs))
-    if not axis or batching.max_batch_size < 1:
+    """The served version's effective batching (`ServedModel.batches` and its policy), so the config
+    endpoints say what the batcher does: a scalar or a fixed first dimension has no batch axis
+    (`max_batch_size` 0, exact dims) whatever config.yaml asks. A `max_batch_size` of 1 keeps the axis but
+    forms no batches, so it reports no `dynamic_batching`."""
+    if not model.batches:
         return TritonBatching(0)
     return TritonBatching(
-        batching.max_batch_size,
-        tuple(batching.preferred_batch_sizes),
-        round(batching.max_queue_delay_ms * 1000),
+        model.max_batch_size, tuple(model.preferred_batch_sizes), round(model.max_queue_delay_ms * 1000)
     )
 
 

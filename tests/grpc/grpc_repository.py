@@ -1,6 +1,7 @@
 """The gRPC tests' model repository: bundled models, digits-cnn variants whose config makes one behaviour
 certain (the exact-batch switch, a one-request queue), and `simple`, built as Triton's example model is
-(INPUT0, INPUT1: INT32 [1, 16] -> OUTPUT0 = sum, OUTPUT1 = difference) for Triton's example clients."""
+(INPUT0, INPUT1: INT32 [1, 16] -> OUTPUT0 = sum, OUTPUT1 = difference) for Triton's example clients, and
+the hardening tests' drop-in models without a batch axis (`scalar-double`, `fixed-one`, `total`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import onnx
+from hardening.repository import write_unbatchable
 from integration.repository import BUNDLED, copy_model
 from onnx import TensorProto, helper
 
@@ -46,6 +48,7 @@ def build_repository(root: Path) -> Path:
     for name in SHIPPED:
         shutil.copytree(BUNDLED / name, root / name)
     write_simple_model(root)
+    write_unbatchable(root)
     copy_model(root, "digits-cnn", "digits-shared8", parameters={"exact_batch_requests": 8})
     copy_model(root, "digits-cnn", "digits-deadline", parameters={"exact_batch_requests": 2})
     copy_model(root, "digits-cnn", "digits-cancel", parameters={"exact_batch_requests": 2})
