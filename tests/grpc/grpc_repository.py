@@ -1,7 +1,8 @@
 """The gRPC tests' model repository: bundled models, digits-cnn variants whose config makes one behaviour
 certain (the exact-batch switch, a one-request queue), and `simple`, built as Triton's example model is
 (INPUT0, INPUT1: INT32 [1, 16] -> OUTPUT0 = sum, OUTPUT1 = difference) for Triton's example clients, and
-the hardening tests' drop-in models without a batch axis (`scalar-double`, `fixed-one`, `total`)."""
+the hardening tests' drop-in models without a batch axis (`scalar-double`, `fixed-one`, `total`), and
+`strings` (Identity on a BYTES tensor, with preferred batch sizes and a queue delay) for ModelConfig."""
 
 from __future__ import annotations
 
@@ -44,11 +45,27 @@ def write_simple_model(root: Path, name: str = "simple") -> None:
     write_config(root / name, config)
 
 
+def write_strings_model(root: Path, name: str = "strings") -> None:
+    """text [N] BYTES -> same [N]: a model whose config has TYPE_STRING and every `dynamic_batching` field."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["text"], ["same"])],
+        name,
+        [helper.make_tensor_value_info("text", TensorProto.STRING, ["batch"])],
+        [helper.make_tensor_value_info("same", TensorProto.STRING, ["batch"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    (root / name / "1").mkdir(parents=True)
+    onnx.save(model, root / name / "1" / "model.onnx")
+    batching = BatchingSettings(max_batch_size=4, preferred_batch_sizes=[2, 4], max_queue_delay_ms=0.25)
+    write_config(root / name, ModelConfig(name=name, batching=batching, execution={"providers": ["cpu"]}))
+
+
 def build_repository(root: Path) -> Path:
     for name in SHIPPED:
         shutil.copytree(BUNDLED / name, root / name)
     write_simple_model(root)
     write_unbatchable(root)
+    write_strings_model(root)
     copy_model(root, "digits-cnn", "digits-shared8", parameters={"exact_batch_requests": 8})
     copy_model(root, "digits-cnn", "digits-deadline", parameters={"exact_batch_requests": 2})
     copy_model(root, "digits-cnn", "digits-cancel", parameters={"exact_batch_requests": 2})
