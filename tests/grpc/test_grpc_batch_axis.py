@@ -94,9 +94,7 @@ def test_grpc_model_config_of_a_batching_model_has_dynamic_batching_and_type_str
     assert config.max_batch_size == 4
     assert list(config.dynamic_batching.preferred_batch_size) == [2, 4]
     assert config.dynamic_batching.max_queue_delay_microseconds == 250
-    assert [(t.name, t.data_type, list(t.dims)) for t in config.input] == [
-        ("text", model_config_pb2.TYPE_STRING, [])
-    ]
+    assert [(t.name, t.data_type, list(t.dims)) for t in config.input] == [("text", model_config_pb2.TYPE_STRING, [])]
 
 
 def test_grpc_model_config_of_a_non_batching_model_has_no_dynamic_batching(
