@@ -19,13 +19,14 @@ from service.api.deps import lease, parse_version
 from service.api.infer import class_labels, finite_inputs, parameter_timeout_s
 from service.api.metrics import served_versions
 from service.api.stats import model_statistics_view
-from service.errors import InvalidInput, ModelNotReady
+from service.errors import ModelNotReady
 from service.grpc import codec
 from service.grpc.calls import Calls, Context, DataPlane
 from service.grpc.generated import grpc_service_pb2 as pb
 from service.grpc.streaming import StreamInfer
 from service.middleware import RequestInfo
 from service.protocol.views import model_config_view, model_metadata_view, server_metadata_view
+from service.repository.upload import deploy, read_load_parameters
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
@@ -65,9 +66,7 @@ class InferenceService:
         ready = not self.plane.lifecycle.draining and self.plane.repository.readiness().ready
         return pb.ServerReadyResponse(ready=ready)
 
-    async def server_metadata(
-        self, request: pb.ServerMetadataRequest, info: RequestInfo, context: Context
-    ) -> Message:
+    async def server_metadata(self, request: pb.ServerMetadataRequest, info: RequestInfo, context: Context) -> Message:
         return codec.server_metadata(server_metadata_view())
 
     async def model_ready(self, request: pb.ModelReadyRequest, info: RequestInfo, context: Context) -> Message:
@@ -117,13 +116,15 @@ class InferenceService:
         return codec.repository_index(self.plane.repository.index(ready_only=request.ready))
 
     async def load(self, request: pb.RepositoryModelLoadRequest, info: RequestInfo, context: Context) -> Message:
-        """(Re)load from disk, as POST /v2/repository/models/{name}/load."""
+        """(Re)load from disk, as POST /v2/repository/models/{name}/load; with Triton's `config` (string_param)
+        and `file:<version>/<name>` (bytes_param) parameters, deploy them first, under HTTP's rules
+        (service.repository.upload)."""
+        repository, name = self.plane.repository, request.model_name
         if request.parameters:
-            raise InvalidInput(
-                f"parameters: {sorted(request.parameters)} not supported; change config.yaml and files on disk, "
-                "then load without parameters"
-            )
-        await self.plane.repository.load(request.model_name)
+            parameters = codec.parameter_values(request.parameters)
+            await deploy(repository, name, read_load_parameters(name, parameters, self.plane.settings))
+        else:
+            await repository.load(name)
         return pb.RepositoryModelLoadResponse()
 
     async def unload(self, request: pb.RepositoryModelUnloadRequest, info: RequestInfo, context: Context) -> Message:

@@ -71,12 +71,7 @@ def read_load_parameters(name: str, parameters: Mapping[str, object], settings: 
             )
         if len(files) >= settings.max_upload_files:
             raise PayloadTooLarge(f"parameters: more than max_upload_files ({settings.max_upload_files}) files")
-        if not isinstance(value, str):
-            raise load_failed(name, f"parameters.{key}: expected base64 text, got {type(value).__name__}")
-        try:
-            content = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise load_failed(name, f"parameters.{key}: not valid base64") from None
+        content = _file_content(name, key, value)
         total += len(content)
         if total > settings.max_upload_bytes:
             raise PayloadTooLarge(
@@ -94,6 +89,19 @@ def read_load_parameters(name: str, parameters: Mapping[str, object], settings: 
             "(Authorization: Bearer <key> or X-API-Key)"
         )
     return LoadParameters(config, files)
+
+
+def _file_content(name: str, key: str, value: object) -> bytes:
+    """A file parameter's bytes: base64 text over HTTP's JSON, the bytes themselves over gRPC (Triton's
+    `bytes_param`, as tritonclient.grpc's `load_model(files=...)` sends them)."""
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise load_failed(name, f"parameters.{key}: expected base64 text or bytes, got {type(value).__name__}")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise load_failed(name, f"parameters.{key}: not valid base64") from None
 
 
 async def deploy(repository: ModelRepository, name: str, parameters: LoadParameters) -> None:
