@@ -50,7 +50,9 @@ async def run_infer(
     with lease(repository, info, name, version) as model:
         plain = plain_body(headers, body, settings.max_request_bytes)
         framing = headers.get(FRAMING_HEADER)
-        decoded = decode_request(plain, framing, model.inputs, model.outputs, finite=finite_inputs(model, settings))
+        decoded = decode_request(
+            plain, framing, model.inputs, model.outputs, finite=finite_inputs(model, settings), shared=model.shared_dims
+        )
         check_sequences(model.config, decoded.inputs)
         request_deadline = deadline(headers, info, _parameters_timeout_s(plain, framing))
         results = await model.infer(decoded.inputs, deadline=request_deadline)

@@ -73,7 +73,7 @@ def decode_infer_request(request: pb.ModelInferRequest, model: ServedModel, *, f
             arrays[tensor.name] = from_binary(raw[i], tensor.datatype, shape, where, "raw_input_contents size")
         else:
             arrays[tensor.name] = typed_contents(tensor, shape, where)
-    finish_inputs(arrays, specs, labels, finite=finite)
+    finish_inputs(arrays, specs, labels, finite=finite, shared=model.shared_dims)
     requested = [(o.name, parameter_values(o.parameters)) for o in request.outputs] or None
     return DecodedRequest(request.id or None, arrays, choose_outputs(requested, model.outputs, True))
 

@@ -20,6 +20,7 @@ from service.errors import InvalidInput, PayloadTooLarge
 from service.protocol.limits import ascii_integer, check_finite, shown
 from service.protocol.schemas import InferRequest
 from service.protocol.tensors import Array, from_binary, from_json, to_binary, to_json
+from service.repository.graph import SharedDim
 from service.runtime.datatypes import v2_from_numpy
 from service.schema.config import TensorSpec
 
@@ -90,10 +91,12 @@ def decode_request(
     outputs: Sequence[TensorSpec],
     *,
     finite: bool = False,
+    shared: Sequence[SharedDim] = (),
 ) -> DecodedRequest:
     """Numpy arrays for every model input, and the outputs to return, from one request body.
 
-    `finite`: refuse NaN and infinity in floating-point inputs (the policy for task models).
+    `finite`: refuse NaN and infinity in floating-point inputs (the policy for task models); `shared`: the
+    model's symbolic dimensions named by several input axes (`ServedModel.shared_dims`).
     """
     head, binary = split_body(body, header_length)
     try:
@@ -127,7 +130,7 @@ def decode_request(
         raise InvalidInput(
             f"body: {len(binary) - offset} bytes of binary data after the JSON belong to no input"
         )
-    finish_inputs(arrays, specs, labels, finite=finite)
+    finish_inputs(arrays, specs, labels, finite=finite, shared=shared)
     requested = None if request.outputs is None else [(o.name, o.parameters) for o in request.outputs]
     default_binary = _flag(request.parameters, "binary_data_output", "parameters")
     return DecodedRequest(id=request.id, inputs=arrays, outputs=choose_outputs(requested, outputs, default_binary))
@@ -150,14 +153,37 @@ def check_input(
 
 
 def finish_inputs(
-    arrays: Mapping[str, Array], specs: Mapping[str, TensorSpec], labels: Mapping[str, str], *, finite: bool
+    arrays: Mapping[str, Array],
+    specs: Mapping[str, TensorSpec],
+    labels: Mapping[str, str],
+    *,
+    finite: bool,
+    shared: Sequence[SharedDim] = (),
 ) -> None:
-    """Every model input given, and (`finite`) no NaN or infinity in them."""
+    """Every model input given, axes that share a symbolic dimension of one size, and (`finite`) no NaN or
+    infinity in them (any transport)."""
     missing = sorted(set(specs) - set(arrays))
     if missing:
         raise InvalidInput(f"inputs: missing {missing}; the model needs {sorted(specs)}")
+    if shared:
+        check_shared_dims(arrays, shared, labels)
     if finite:
         check_finite(arrays, labels)
+
+
+def check_shared_dims(arrays: Mapping[str, Array], shared: Sequence[SharedDim], labels: Mapping[str, str]) -> None:
+    """Axes whose graph dimension has one name must have one size (ONNX's meaning of the name): otherwise
+    ONNX Runtime fails somewhere inside the graph. A loop over a few axes, for models that have any."""
+    for dim in shared:
+        (first, first_axis), *others = dim.axes
+        size = arrays[first].shape[first_axis]
+        for name, axis in others:
+            other = arrays[name].shape[axis]
+            if other != size:
+                raise InvalidInput(
+                    f"{labels[name]} axis {axis} has size {other} but {labels[first]} axis {first_axis} has "
+                    f"size {size}; the model names both dimension {dim.symbol!r}, so they must be equal"
+                )
 
 
 def _check_signature(datatype: str, shape: Sequence[int], spec: TensorSpec, where: str) -> None:

@@ -6,7 +6,8 @@ lists no inputs or outputs (a user's own model), the graph's own signature is se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,36 @@ def graph_specs(nodes: Sequence[Any], where: str) -> list[TensorSpec]:
         shape = [d if isinstance(d, int) and d > 0 else -1 for d in node.shape]
         specs.append(TensorSpec(name=node.name, datatype=datatype, shape=shape))
     return specs
+
+
+DimNames = tuple[str | None, ...]
+"""An input's dimension names: the symbol of each named symbolic dimension, None for a fixed or unnamed one."""
+
+
+@dataclass(frozen=True)
+class SharedDim:
+    """A symbolic dimension that several input axes name: in ONNX one name is one size, so a request
+    whose axes disagree would only fail inside the graph (checked before the run instead)."""
+
+    symbol: str
+    axes: tuple[tuple[str, int], ...]
+    """(input name, axis) of every axis that names it, in the graph's order; at least two."""
+
+
+def input_dim_names(nodes: Sequence[Any]) -> dict[str, DimNames]:
+    """Each graph input's dimension names (ONNX Runtime NodeArgs: a symbolic dimension is a string)."""
+    return {node.name: tuple(d if isinstance(d, str) and d else None for d in node.shape or ()) for node in nodes}
+
+
+def shared_dims(dim_names: Mapping[str, DimNames]) -> tuple[SharedDim, ...]:
+    """The symbolic dimensions named by more than one input axis; () for most models (one input, or no
+    name repeated), which then skip the check."""
+    axes: dict[str, list[tuple[str, int]]] = {}
+    for name, dims in dim_names.items():
+        for axis, symbol in enumerate(dims):
+            if symbol is not None:
+                axes.setdefault(symbol, []).append((name, axis))
+    return tuple(SharedDim(symbol, tuple(where)) for symbol, where in axes.items() if len(where) > 1)
 
 
 def _merge(declared: TensorSpec, actual: TensorSpec, where: str) -> TensorSpec:

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from service.repository.fingerprint import Fingerprint, fingerprint
-from service.repository.graph import graph_specs, reconcile
+from service.repository.graph import graph_specs, input_dim_names, reconcile
 from service.runtime.model import ServedModel
 from service.runtime.session import LoadError, SessionOptions, create_session
 from service.runtime.threads import plan_threads
@@ -89,6 +89,7 @@ def load_version(model_dir: Path, version: int, config: ModelConfig, settings: S
         inputs=inputs,
         outputs=outputs,
         sessions=sessions,
+        input_dims=input_dim_names(sessions[0].get_inputs()),
         cpu_arena=settings.cpu_arena,
         cpu_arena_shrink_s=settings.cpu_arena_shrink_s,
     )

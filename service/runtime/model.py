@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 
 from service.batching import BatcherPool, BatchObserver, BatchPolicy, InputRejectedError, RunBatch
 from service.errors import ModelNotReady
+from service.repository.graph import DimNames, SharedDim, shared_dims
 from service.runtime.batch_plan import batch_axis_problem, padding_for, policy_for
 from service.runtime.collector import refreeze
 from service.runtime.memory import release_freed_memory
@@ -42,19 +43,32 @@ log = logging.getLogger(__name__)
 Tensors = dict[str, np.ndarray]
 
 _ORT_DETAIL = re.compile(r"running (?P<op>\w+) node\. Name:'(?P<node>[^']*)' Status Message: (?P<message>.*)", re.S)
-_SOURCE_LOCATION = re.compile(r"\S*onnxruntime_src\S*\s*")
+_SOURCE_LOCATION = re.compile(r"\S*onnxruntime_src\S*\s*|\S+\.(?:h|cc|cpp):\d+\s*")
+_FAILED_CHECK = re.compile(r"^.*? was false\.\s*", re.S)
+"""The C++ of a failed ORT_ENFORCE (`void onnxruntime::...(...) axis == 1 || ... was false. `) before its words."""
+SHAPE_CONFLICT = re.compile(
+    r"broadcast|dimension mismatch|dimensions must match|mismatched dimensions|incompatible dimensions", re.I
+)
+"""ONNX Runtime's FAIL messages for input shapes that cannot be combined inside the graph (element-wise
+broadcasting, MatMul, Gemm, Concat, Expand, Where): input-related, unlike its other FAILs (a Reshape the
+graph's author got wrong, memory, a provider), which stay server faults."""
 
 
 def rejection_message(exc: Exception, inputs: Sequence[str]) -> str:
-    """ONNX Runtime's INVALID_ARGUMENT in a client's terms: which inputs, which node, what it said
-    (without ONNX Runtime's source locations)."""
+    """ONNX Runtime's INVALID_ARGUMENT (or FAIL over input shapes) in a client's terms: which inputs, which
+    node, what it said (without ONNX Runtime's source locations and C++)."""
     text = str(exc)
     match = _ORT_DETAIL.search(text)
-    if match is not None:
+    if match is None:
+        text = _plain(text)
+    else:
         node = f"{match['op']} node {match['node']!r}" if match["node"] else f"{match['op']} node"
-        text = f"{node}: {match['message']}"
-    text = _SOURCE_LOCATION.sub("", text).strip()
+        text = f"{node}: {_plain(match['message'])}"
     return f"inputs {list(inputs)}: the model rejected these values at run time: {text[:500]}"
+
+
+def _plain(message: str) -> str:
+    return _FAILED_CHECK.sub("", _SOURCE_LOCATION.sub("", message).strip())
 
 
 def runs_inline(mode: InlineInference, provider: str, cores: int) -> bool:
@@ -79,6 +93,7 @@ class ServedModel:
         inputs: Sequence[TensorSpec],
         outputs: Sequence[TensorSpec],
         sessions: Sequence[ort.InferenceSession],
+        input_dims: Mapping[str, DimNames] | None = None,
         cpu_arena: CpuArena = "shrink",
         cpu_arena_shrink_s: float = 1.0,
     ) -> None:
@@ -89,6 +104,10 @@ class ServedModel:
         self.directory = directory
         self.inputs = tuple(inputs)
         self.outputs = tuple(outputs)
+        self.input_dims: Mapping[str, DimNames] = dict(input_dims or {})
+        """Each input's symbolic dimension names as the graph gives them (`service.repository.graph`)."""
+        self.shared_dims: tuple[SharedDim, ...] = shared_dims(self.input_dims)
+        """Symbolic dimensions several input axes name, which a request must give one size (v2 checks)."""
         self.providers: list[str] = list(sessions[0].get_providers())
         """ONNX Runtime's list for the created session, in priority order; [0] does the work."""
         self.provider = provider_short_name(self.providers[0])
@@ -201,6 +220,10 @@ class ServedModel:
             try:
                 return dict(zip(names, session.run(names, batch, options), strict=True))
             except InvalidArgument as exc:  # the values, not the server: e.g. a token id past the vocabulary
+                raise InputRejectedError(rejection_message(exc, sorted(batch))) from None
+            except Fail as exc:  # input shapes the graph cannot combine: the request's, when it ran alone
+                if SHAPE_CONFLICT.search(str(exc)) is None:
+                    raise
                 raise InputRejectedError(rejection_message(exc, sorted(batch))) from None
 
         return run

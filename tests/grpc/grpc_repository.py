@@ -1,7 +1,8 @@
 """The gRPC tests' model repository: bundled models, digits-cnn variants whose config makes one behaviour
 certain (the exact-batch switch, a one-request queue), and `simple`, built as Triton's example model is
 (INPUT0, INPUT1: INT32 [1, 16] -> OUTPUT0 = sum, OUTPUT1 = difference) for Triton's example clients, and
-the hardening tests' drop-in models without a batch axis (`scalar-double`, `fixed-one`, `total`), and
+the hardening tests' drop-in models without a batch axis (`scalar-double`, `fixed-one`, `total`) and with
+input shapes that must agree (`pair-*`), and
 `strings` (Identity on a BYTES tensor, with preferred batch sizes and a queue delay) for ModelConfig."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import onnx
-from hardening.repository import write_unbatchable
+from hardening.repository import write_pairs, write_unbatchable
 from integration.repository import BUNDLED, copy_model
 from onnx import TensorProto, helper
 
@@ -65,6 +66,7 @@ def build_repository(root: Path) -> Path:
         shutil.copytree(BUNDLED / name, root / name)
     write_simple_model(root)
     write_unbatchable(root)
+    write_pairs(root)
     write_strings_model(root)
     copy_model(root, "digits-cnn", "digits-shared8", parameters={"exact_batch_requests": 8})
     copy_model(root, "digits-cnn", "digits-deadline", parameters={"exact_batch_requests": 2})

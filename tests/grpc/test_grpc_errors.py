@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import grpc
+import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
@@ -56,6 +57,30 @@ def test_not_finite_input_is_invalid_argument_naming_the_input(client: grpcclien
     error = refused(client.infer, "digits-cnn", [pixels_input(np.full((1, 1, 8, 8), np.nan, np.float32))])
     assert error.status() == "StatusCode.INVALID_ARGUMENT"
     assert error.message().startswith("inputs[0] 'pixels': holds NaN or infinity")
+
+
+@pytest.mark.parametrize(
+    ("model", "b_columns", "says"),
+    [("pair-shared", 3, "the model names both dimension 'K'"), ("pair-distinct", 3, "Add node")],
+)
+def test_inputs_whose_shapes_disagree_are_invalid_argument_with_the_http_message(
+    server: GrpcServer, client: grpcclient.InferenceServerClient, model: str, b_columns: int, says: str
+) -> None:
+    """Shapes only the graph relates (issue 16 #17): checked before the run, or refused by ONNX Runtime."""
+    arrays = {"a": np.ones((1, 2), np.float32), "b": np.ones((1, b_columns), np.float32)}
+    inputs = []
+    for name, array in arrays.items():
+        tensor = grpcclient.InferInput(name, list(array.shape), "FP32")
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    error = refused(client.infer, model, inputs)
+    assert error.status() == "StatusCode.INVALID_ARGUMENT" and says in error.message(), error
+    tensors = [
+        {"name": n, "shape": list(a.shape), "datatype": "FP32", "data": a.ravel().tolist()} for n, a in arrays.items()
+    ]
+    body = {"inputs": tensors}
+    over_http = httpx.post(f"{server.http.url}/v2/models/{model}/infer", json=body, timeout=30)
+    assert over_http.status_code == 400 and error.message() == over_http.json()["error"]
 
 
 def test_unloaded_model_is_unavailable_with_retry_after(

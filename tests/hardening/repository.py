@@ -207,6 +207,29 @@ def write_unbatchable(root: Path) -> None:
     )
 
 
+def write_pairs(root: Path) -> None:
+    """Drop-in models y = a + b whose two inputs' shapes must agree in a way only the graph says:
+
+    - `pair-shared`: a, b ["N", "K"]: the one name `K` says axis 1 of both has one size;
+    - `pair-unbatched`: a, b ["N", 3] with `batching.max_batch_size: 0`, so no batcher checks axis 0;
+    - `pair-distinct`: a ["N", "K"], b ["N", "J"]: different names, so only ONNX Runtime's Add notices.
+    """
+    float_input = helper.make_tensor_value_info
+    for name, a_shape, b_shape in (
+        ("pair-shared", ["N", "K"], ["N", "K"]),
+        ("pair-unbatched", ["N", 3], ["N", 3]),
+        ("pair-distinct", ["N", "K"], ["N", "J"]),
+    ):
+        _save(
+            [helper.make_node("Add", ["a", "b"], ["y"])],
+            [float_input("a", TensorProto.FLOAT, a_shape), float_input("b", TensorProto.FLOAT, b_shape)],
+            [float_input("y", TensorProto.FLOAT, a_shape)],
+            [],
+            root / name / "1" / "model.onnx",
+        )
+    (root / "pair-unbatched" / "config.yaml").write_text("batching:\n  max_batch_size: 0\n", encoding="utf-8")
+
+
 def write_outer(root: Path, name: str = "outer") -> None:
     """s = sum of the outer product x x^T per row: x [N, n] -> s [N], through an [N, n, n] intermediate,
     so a request of n values makes ONNX Runtime allocate n^2 floats (n = 8,192: 256 MiB) for one run."""
