@@ -1,7 +1,8 @@
 """`nnserve serve` starts the server; `nnserve models list|validate` inspects a repository without serving it.
 
 Every `serve` flag is generated from `Settings`, so flags, NNSERVE_* variables and the docs cannot drift;
-a flag given on the command line wins over the variable.
+a flag given on the command line wins over the variable. What imports ONNX Runtime is imported only once a
+command runs, after `require_onnxruntime` could say which extra to install (`--help` needs none).
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from service.repository.loader import load_model_dir
-from service.repository.registry import ModelRepository
+from service.runtime.installed import require_onnxruntime
 from service.schema.config import list_versions, load_config, select_versions
 from service.settings import Settings
-from service.tasks.pipelines import Pipelines
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, fields: Sequence[str] | None = None) -> None:
@@ -64,6 +63,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _repository(args: argparse.Namespace) -> tuple[Settings, list[str]]:
+    from service.repository.registry import ModelRepository
+
     settings = _settings(args)
     if not settings.repository.is_dir():
         raise SystemExit(f"nnserve: repository {settings.repository} is not a directory")
@@ -109,6 +110,9 @@ def _describe(model_dir: Path) -> dict[str, Any]:
 
 def _validate(args: argparse.Namespace) -> int:
     """Load every model as the server would (sessions, graph checks, task set-up); exit 1 on any problem."""
+    from service.repository.loader import load_model_dir
+    from service.tasks.pipelines import Pipelines
+
     settings, names = _repository(args)
     unknown = sorted(set(args.names) - set(names))
     if unknown:
@@ -161,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    require_onnxruntime()
     code: int = args.func(args)
     return code
 

@@ -87,3 +87,36 @@ def test_docs_list_every_setting() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "serving.md").read_text(encoding="utf-8")
     missing = [name for name in Settings.model_fields if f"`NNSERVE_{name.upper()}`" not in docs]
     assert missing == []
+
+
+WITHOUT_ONNXRUNTIME = """
+import sys
+
+
+class NoOnnxRuntime:
+    '''An environment with neither nnserve[cpu] nor nnserve[gpu]: `onnxruntime` cannot be found.'''
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "onnxruntime" or name.startswith("onnxruntime."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NoOnnxRuntime())
+from service.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_serve_without_onnxruntime_stops_naming_the_extras_to_install(tmp_path: Path) -> None:
+    command = [sys.executable, "-c", WITHOUT_ONNXRUNTIME]
+    result = subprocess.run(
+        [*command, "serve", "--repository", str(tmp_path), "--port", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1, result
+    assert "No module named 'onnxruntime'" in result.stderr, result.stderr
+    assert "pip install 'nnserve[cpu]'" in result.stderr and "pip install 'nnserve[gpu]'" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    helped = subprocess.run([*command, "serve", "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "--repository" in helped.stdout, helped
