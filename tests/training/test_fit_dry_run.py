@@ -8,14 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from service.schema.config import CARD_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, TOKENIZER_FILE, load_config
+from service.schema.config import (
+    CARD_FILE,
+    CURVES_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    TOKENIZER_FILE,
+    ModelConfig,
+    load_config,
+)
 from training.cli import build_parser, main
 
 CASES = {
     "image-classification": ("digits", ["--task", "image-classification"], ("image", "classification")),
     "text-classification-csv-lstm": ("sms_csv", ["--task", "text-classification", "--arch", "lstm"], ("text",)),
-    "text-classification-jsonl": ("sms_jsonl", ["--task", "text-classification"], ("text", "classification")),
-    "tabular-classification": ("wine", ["--task", "tabular-classification"], ("tabular", "classification")),
+    "tabular-classification": ("breast_cancer", ["--task", "tabular-classification"], ("tabular", "classification")),
     "anomaly-detection-images": (
         "digits",
         ["--task", "anomaly-detection", "--normal-label", "3"],
@@ -62,6 +69,20 @@ def test_fit_dry_run_publishes_a_complete_version(case: str, fit_data: dict[str,
     assert set(metrics["parity_max_abs_diff"]) == {"1", "7", "64"}
     card = (model_dir / "1" / CARD_FILE).read_text()
     assert "baseline" in card and "nnserve-train fit" in card
+    if case == "tabular-classification":
+        check_tabular_schema(config)
+
+
+def check_tabular_schema(config: ModelConfig) -> None:
+    """breast_cancer.csv: 30 numeric columns, the string column `band`, labels in order."""
+    assert config.tabular is not None and config.classification is not None
+    kinds = {c.name: c.kind for c in config.tabular.columns}
+    assert kinds["band"] == "categorical" and kinds["mean_radius"] == "numeric"
+    assert "label" not in kinds and len(kinds) == 31
+    band = next(c for c in config.tabular.columns if c.name == "band")
+    assert sorted(band.categories) == ["high", "low", "mid"]
+    assert config.inputs[0].shape == [-1, config.tabular.n_features]
+    assert config.classification.labels == ["benign", "malignant"]
 
 
 def test_fit_dry_run_into_an_existing_version_replaces_it(fit_data: dict[str, Path], tmp_path: Path) -> None:
@@ -83,36 +104,6 @@ def test_fit_dry_run_into_an_existing_version_replaces_it(fit_data: dict[str, Pa
     assert main([*args, "--version", "1"]) == 0
     assert sorted(p.name for p in (repository / "iris").iterdir()) == ["1", "config.yaml"]
     assert not (repository / "iris" / "1" / "stale.txt").exists()
-
-
-def test_fit_tabular_config_holds_the_schema(fit_data: dict[str, Path], tmp_path: Path) -> None:
-    repository = tmp_path / "repo"
-    assert (
-        main(
-            [
-                "fit",
-                "bc",
-                "--task",
-                "tabular-classification",
-                "--data",
-                str(fit_data["breast_cancer"]),
-                "--dry-run",
-                "--no-progress",
-                "--repository",
-                str(repository),
-            ]
-        )
-        == 0
-    )
-    config = load_config(repository / "bc")
-    assert config.tabular is not None and config.classification is not None
-    kinds = {c.name: c.kind for c in config.tabular.columns}
-    assert kinds["band"] == "categorical" and kinds["mean_radius"] == "numeric"
-    assert "label" not in kinds
-    band = next(c for c in config.tabular.columns if c.name == "band")
-    assert sorted(band.categories) == ["high", "low", "mid"]
-    assert config.inputs[0].shape == [-1, config.tabular.n_features]
-    assert config.classification.labels == ["benign", "malignant"]
 
 
 def test_fit_help_explains_every_option_with_its_default() -> None:
