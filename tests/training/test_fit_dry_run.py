@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from service.schema.config import (
@@ -115,3 +116,50 @@ def test_fit_help_explains_every_option_with_its_default() -> None:
     for flag in ("--val-fraction", "--split-column", "--image-size", "--threshold-percentile", "--reload"):
         assert flag in text
     assert "(default: 0.15)" in text and "(default: 99.0)" in text
+
+
+def test_fit_reads_colour_images_of_mixed_sizes_from_a_csv_with_a_split_column(tmp_path: Path) -> None:
+    """JPEG and PNG colour pictures of several sizes, listed in a CSV (paths relative to it) with a split."""
+    from PIL import Image
+
+    from training.fit.sample_data import digit_images
+
+    images, labels = digit_images(size=24, count=120)
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    lines = ["path,label,part"]
+    for n, (pixels, label) in enumerate(zip(images, labels, strict=True)):
+        if label > 2:
+            continue
+        rgb = np.stack([pixels, np.roll(pixels, 1, axis=0), 255 - pixels], axis=-1).astype(np.uint8)
+        size = (20 + 4 * (n % 3), 24)
+        name = f"{n}.{'jpg' if n % 2 else 'png'}"
+        Image.fromarray(rgb).resize(size).save(folder / name)
+        lines.append(f"pictures/{name},class-{label},{('train', 'train', 'train', 'val', 'test')[n % 5]}")
+    (tmp_path / "index.csv").write_text("\n".join(lines) + "\n")
+    repository = tmp_path / "repo"
+    assert (
+        main(
+            [
+                "fit",
+                "colour",
+                "--task",
+                "image-classification",
+                "--data",
+                str(tmp_path / "index.csv"),
+                "--split-column",
+                "part",
+                "--dry-run",
+                "--no-progress",
+                "--repository",
+                str(repository),
+            ]
+        )
+        == 0
+    )
+    config = load_config(repository / "colour")
+    assert config.image is not None and config.classification is not None
+    assert (config.image.channels, config.image.invert, config.image.height) == (3, "never", 24)
+    assert config.classification.labels == ["class-0", "class-1", "class-2"]
+    split = json.loads((repository / "colour" / "1" / METRICS_FILE).read_text())["data"]["split"]
+    assert "split column 'part'" in split
