@@ -15,6 +15,7 @@ from typing import Any
 
 from training.family import TrainOptions, TrainResult
 from training.fit.cli import add_fit_parser, options_from, run_fit
+from training.fit.tasks import get_task, task_names
 from training.registry import family_names, get_family
 
 DEFAULT_REPOSITORY = Path("models")
@@ -139,6 +140,9 @@ def _list() -> int:
         except ImportError as exc:
             summary = f"(unavailable: {exc})"
         print(f"{name:<18} {summary}")
+    print("\nnnserve-train fit NAME --task TASK --data PATH, on your own data:")
+    for task in task_names():
+        print(f"{task:<24} {get_task(task).SUMMARY}")
     return 0
 
 

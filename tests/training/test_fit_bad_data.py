@@ -210,3 +210,26 @@ def test_fit_never_writes_a_model_folder_for_a_new_name_that_fails(tmp_path: Pat
     )
     assert list(repo.iterdir()) == []
     shutil.rmtree(repo)
+
+
+def test_fit_refuses_a_model_name_that_is_not_a_folder_name(
+    repository: Path, fit_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(repository)
+    assert (
+        main(
+            [
+                "fit",
+                "../escape",
+                "--task",
+                "tabular-classification",
+                "--data",
+                str(fit_data["iris"]),
+                "--repository",
+                str(repository),
+            ]
+        )
+        == 2
+    )
+    assert snapshot(repository) == before
+    assert "model name '../escape'" in capsys.readouterr().err

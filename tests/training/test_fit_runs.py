@@ -18,6 +18,7 @@ from training.cli import main
 from training.fit.options import FitOptions
 from training.fit.split import split_rows
 from training.fit.tables import read_table
+from training.fit.tasks.anomaly_detection import load_image_split
 from training.fit.tasks.image_classification import load_labelled
 
 QUICK = ["--no-progress", "--seed", "0"]
@@ -36,6 +37,17 @@ def trained(fit_data: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
         "repository": repository,
         "digits": fit(repository, "digits", fit_data["digits"], "--task", "image-classification", "--epochs", "4"),
         "sms": fit(repository, "sms", fit_data["sms_jsonl"], "--task", "text-classification", "--epochs", "10"),
+        "zeros": fit(
+            repository,
+            "zeros",
+            fit_data["digits"],
+            "--task",
+            "anomaly-detection",
+            "--normal-label",
+            "0",
+            "--epochs",
+            "8",
+        ),
     }
 
 
@@ -64,11 +76,10 @@ def test_fit_tabular_classification_reaches_logistic_regression(fit_data: dict[s
     assert test["accuracy"] >= test["baseline"]["logistic_regression"]["accuracy"] - 0.06
 
 
-def test_fit_image_anomaly_detection_separates_other_digits(fit_data: dict[str, Path], tmp_path: Path) -> None:
-    metrics = fit(
-        tmp_path, "ae", fit_data["digits"], "--task", "anomaly-detection", "--normal-label", "0", "--epochs", "8"
-    )
+def test_fit_image_anomaly_detection_separates_other_digits(trained: dict[str, Any]) -> None:
+    metrics = trained["zeros"]
     assert metrics["test"]["auroc"] >= 0.9
+    assert metrics["test"]["auroc"] >= metrics["test"]["baseline"]["auroc"] - 0.1
     assert metrics["data"]["normal_training_items"] < metrics["data"]["train"]
 
 
@@ -143,6 +154,28 @@ def test_fit_text_classifier_answers_over_http_as_evaluated_offline(
     predicted = _predicted(server, "sms", [texts[i] for i in split.test])
     accuracy = float(np.mean([p == labels[i] for p, i in zip(predicted, split.test, strict=True)]))
     assert abs(accuracy - trained["sms"]["test"]["accuracy"]) <= 1 / len(split.test) + 1e-9
+
+
+def test_fit_image_anomaly_detector_flags_over_http_as_evaluated_offline(
+    trained: dict[str, Any], server: Server, fit_data: dict[str, Path]
+) -> None:
+    options = FitOptions(name="zeros", task="anomaly-detection", data=fit_data["digits"], normal_label="0")
+    images, flags, split = load_image_split(options)
+    assert flags is not None
+    anomalous = np.asarray([flags[i] == "anomaly" for i in split.test])
+    instances = [{"b64": base64.b64encode(images.files[i].read_bytes()).decode()} for i in split.test]
+    flagged: list[bool] = []
+    for start in range(0, len(instances), 32):
+        response = httpx.post(
+            f"{server.url}/v1/models/zeros:predict", json={"instances": instances[start : start + 32]}, timeout=60
+        )
+        assert response.status_code == 200, response.text
+        flagged += [p["is_anomaly"] for p in response.json()["predictions"]]
+    recall = float(np.asarray(flagged)[anomalous].mean())
+    offline = trained["zeros"]["test"]
+    assert abs(recall - offline["recall"]) <= 1 / int(anomalous.sum()) + 1e-9
+    false_positive_rate = float(np.asarray(flagged)[~anomalous].mean())
+    assert abs(false_positive_rate - offline["false_positive_rate"]) <= 1 / int((~anomalous).sum()) + 1e-9
 
 
 def test_fit_reload_makes_a_running_server_serve_the_new_model(

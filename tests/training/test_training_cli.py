@@ -70,3 +70,11 @@ def test_list_names_every_family(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for name in FAMILIES:
         assert name in out
+    for task in (
+        "image-classification",
+        "text-classification",
+        "tabular-classification",
+        "anomaly-detection",
+        "text-generation",
+    ):
+        assert task in out

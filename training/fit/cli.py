@@ -229,10 +229,17 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> FitOptions:
 
 def run_fit(options: FitOptions) -> int:
     """Train and publish; a DataError or a failed reload is one clear line on stderr and exit code 2."""
+    from service.schema.config import MODEL_NAME_PATTERN, is_valid_model_name
     from training.fit.errors import DataError
     from training.fit.release import ReloadError, request_reload
     from training.fit.tasks import get_task
 
+    if not is_valid_model_name(options.name):
+        print(
+            f"nnserve-train fit: error: model name {options.name!r} does not match {MODEL_NAME_PATTERN}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         result = get_task(options.task).run(options)
     except DataError as exc:

@@ -98,9 +98,8 @@ def classify_step(net: nn.Module, batch: tuple[torch.Tensor, ...]) -> StepOutput
     return StepOutput(loss, len(y), float((logits.argmax(1) == y).sum()))
 
 
-def classification(y_true: np.ndarray, probabilities: np.ndarray, n_classes: int) -> dict[str, float]:
+def classification(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     """Accuracy and macro F1 (any number of classes) from the exported graph's probabilities."""
-    del n_classes
     return classification_metrics(y_true, np.argmax(probabilities, axis=1))
 
 

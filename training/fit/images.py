@@ -24,7 +24,7 @@ from PIL import Image
 
 from service.errors import InvalidInput, PayloadTooLarge
 from service.schema.config import ImagePreprocessing
-from service.tasks.image import _border_level, preprocess_image
+from service.tasks.image import _border_level, preprocess_image  # the server's own polarity rule
 from training.fit.errors import DataError, first_few
 from training.fit.options import FitOptions
 from training.fit.tables import TABLE_SUFFIXES, is_missing, read_table

@@ -68,10 +68,28 @@ def sms_messages() -> tuple[list[str], list[str]]:
     return texts, [LABELS[int(i)] for i in y]
 
 
-def write_sms(path: Path, limit: int | None = None) -> Path:
-    """The SMS corpus as .csv (text,label) or .jsonl ({"text", "label"}), by the path's extension."""
+def write_sms(path: Path, limit: int | None = None, count: int | None = None, seed: int = 0) -> Path:
+    """The SMS corpus as .csv/.tsv (text,label) or .jsonl ({"text", "label"}), by the path's extension.
+
+    `limit` keeps the first messages; `count` above the corpus size adds variants of random messages
+    (one word dropped and two swapped), new texts in the corpus's style (synthetic-from-real, for timing).
+    """
     texts, labels = sms_messages()
     rows = list(zip(texts, labels, strict=True))[:limit]
+    rng = np.random.default_rng(seed)
+    seen = {t for t, _ in rows}
+    while count is not None and len(rows) < count:
+        text, label = rows[int(rng.integers(0, len(texts) if limit is None else limit))]
+        words = text.split()
+        if len(words) < 3:
+            continue
+        del words[int(rng.integers(0, len(words)))]
+        i, j = rng.integers(0, len(words), 2)
+        words[i], words[j] = words[j], words[i]
+        variant = " ".join(words)
+        if variant not in seen:
+            seen.add(variant)
+            rows.append((variant, label))
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".jsonl":
         path.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows), encoding="utf-8")

@@ -67,7 +67,11 @@ def _stratified(labels: Sequence[str] | None, n: int, options: FitOptions) -> li
     for i in range(n):
         groups.setdefault(labels[i] if labels is not None else "", []).append(i)
     needed = min_per_class(options)
-    small = [f"{label!r} has {len(rows)}" for label, rows in sorted(groups.items()) if len(rows) < needed]
+    small = [
+        f"{label!r} has {len(rows)}" if labels is not None else f"has {len(rows)} item(s)"
+        for label, rows in sorted(groups.items())
+        if len(rows) < needed
+    ]
     if small:
         what = "class(es)" if labels is not None else "the data"
         raise DataError(

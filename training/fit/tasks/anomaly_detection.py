@@ -26,7 +26,7 @@ from training.export import ExportSpec
 from training.family import TrainResult
 from training.fit import common
 from training.fit.errors import DataError
-from training.fit.images import decode_images, list_images
+from training.fit.images import DecodedImages, decode_images, list_images
 from training.fit.options import FitOptions
 from training.fit.release import FitRelease, publish_fit
 from training.fit.split import Split, split_rows
@@ -103,21 +103,27 @@ def run(options: FitOptions) -> TrainResult:
     return _run_images(options) if _is_images(options) else _run_table(options)
 
 
-def _run_images(options: FitOptions) -> TrainResult:
-    started = time.perf_counter()
+def load_image_split(options: FitOptions) -> tuple[DecodedImages, list[str] | None, Split]:
+    """Decoded images, `normal`/`anomaly` per image (None when unlabelled), and the split stratified by it."""
     source = list_images(options.data, options)
     _anomaly_flags(source.labels, options, str(options.data))
     images = decode_images(source, options)
     flags = _anomaly_flags(images.labels, options, str(options.data))
-    x, settings = images.pixels, images.settings
     split = split_rows(
-        len(x),
+        len(images.pixels),
         options,
         labels=flags,
-        keys=content_keys(x),
+        keys=content_keys(images.pixels),
         split_values=images.split_values,
         where=lambda i: str(images.files[i]),
     )
+    return images, flags, split
+
+
+def _run_images(options: FitOptions) -> TrainResult:
+    started = time.perf_counter()
+    images, flags, split = load_image_split(options)
+    x, settings = images.pixels, images.settings
     train_rows, val_rows = _normal_rows(split.train, flags), _normal_rows(split.val, flags)
     ae = ConvAEConfig(image_size=settings.height, channels=settings.channels, width=options.width or 16)
     model = ConvAutoencoder(ae)

@@ -120,7 +120,7 @@ def run(options: FitOptions) -> TrainResult:
 
     def evaluate(version_dir: Path) -> dict[str, Any]:
         (probabilities,) = run_in_batches(open_session(version_dir), {"pixels": test_x})
-        return {"split": "test", "n": len(test_y), **common.classification(test_y, probabilities, len(labels))}
+        return {"split": "test", "n": len(test_y), **common.classification(test_y, probabilities)}
 
     def random_pixels(batch: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
         return {"pixels": torch.rand(batch, *shape[1:], generator=gen) * 255.0}

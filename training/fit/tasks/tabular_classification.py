@@ -153,7 +153,7 @@ def run(options: FitOptions) -> TrainResult:
 
     def evaluate(version_dir: Path) -> dict[str, Any]:
         (probabilities,) = run_in_batches(open_session(version_dir), {schema.input: test_x})
-        return {"split": "test", "n": len(test_y), **common.classification(test_y, probabilities, len(labels))}
+        return {"split": "test", "n": len(test_y), **common.classification(test_y, probabilities)}
 
     release = FitRelease(
         config=model_config,

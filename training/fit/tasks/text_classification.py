@@ -161,7 +161,7 @@ def run(options: FitOptions) -> TrainResult:
             ids, mask = encode(saved, test_texts[start : start + EVAL_BATCH])
             probabilities.append(session.run(None, {"input_ids": ids, "attention_mask": mask})[0])
         merged = np.concatenate(probabilities)
-        return {"split": "test", "n": len(test_y), **common.classification(test_y, merged, len(labels))}
+        return {"split": "test", "n": len(test_y), **common.classification(test_y, merged)}
 
     baseline = baseline_pipeline().fit(train_texts, y[split.train])
     release = FitRelease(
