@@ -35,7 +35,7 @@ class _DefaultsFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text or action.required or action.default in (None, False, argparse.SUPPRESS):
+        if "default" in text or action.required or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
             return text
         return f"{text} (default: %(default)s)"
 
@@ -122,8 +122,8 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         "--width",
         type=_positive_int,
         default=None,
-        help="base width: CNN channels (32), MLP units (128), autoencoder channels/units, "
-        f"GPT model width ({defaults.DEFAULT_GPT_WIDTH})",
+        help="base width (default: CNN channels 32, MLP units 128, autoencoder channels 16 / units 64, "
+        f"GPT model width {defaults.DEFAULT_GPT_WIDTH})",
     )
     arch.add_argument(
         "--layers",
