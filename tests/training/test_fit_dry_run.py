@@ -116,6 +116,14 @@ def test_fit_help_explains_every_option_with_its_default() -> None:
     for flag in ("--val-fraction", "--split-column", "--image-size", "--threshold-percentile", "--reload"):
         assert flag in text
     assert "(default: 0.15)" in text and "(default: 99.0)" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    formatter = fit.formatter_class(prog="fit")
+    silent = [
+        a.dest
+        for a in fit._actions
+        if not a.required and a.dest != "help" and "default" not in formatter._get_help_string(a)
+    ]  # type: ignore[attr-defined]
+    assert silent == []
 
 
 def test_fit_reads_colour_images_of_mixed_sizes_from_a_csv_with_a_split_column(tmp_path: Path) -> None:

@@ -30,12 +30,22 @@ def _fraction(text: str) -> float:
     return value
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Appends `(default: X)` to options whose help does not already explain their default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.required or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     fit = sub.add_parser(
         "fit",
         parents=[common],
         help="train a model on your own data (images, text, tables, anomalies, a corpus)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
         description="Train NAME on your data for TASK: validate and split the data (bad data is refused "
         "before training, naming the file, line or column), fit the task's preprocessing on the training "
         "split, train with early stopping, export to ONNX with a parity check at batch 1/7/64, compare "
@@ -78,7 +88,9 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         help="seed of the stratified split (independent of --seed)",
     )
     split.add_argument(
-        "--split-column", default=None, help="table column holding train/val/test per row, instead of a random split"
+        "--split-column",
+        default=None,
+        help="table column holding train/val/test per row (default: none, a stratified random split)",
     )
     train = fit.add_argument_group("training")
     train.add_argument(
@@ -94,9 +106,11 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = CUDA when torch sees one, else CPU"
     )
     train.add_argument(
-        "--dry-run", action="store_true", help="one training batch, then the full export/parity/publish path"
+        "--dry-run",
+        action="store_true",
+        help="one training batch, then the full export/parity/publish path (default: off)",
     )
-    train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    train.add_argument("--no-progress", action="store_true", help="hide progress bars (default: shown)")
     arch = fit.add_argument_group("architecture (default: chosen from the data, see docs)")
     arch.add_argument(
         "--arch",
@@ -108,8 +122,8 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         "--width",
         type=_positive_int,
         default=None,
-        help="base width: CNN channels (32), MLP units (128), autoencoder channels/units, "
-        f"GPT model width ({defaults.DEFAULT_GPT_WIDTH})",
+        help="base width (default: CNN channels 32, MLP units 128, autoencoder channels 16 / units 64, "
+        f"GPT model width {defaults.DEFAULT_GPT_WIDTH})",
     )
     arch.add_argument(
         "--layers",
@@ -169,7 +183,8 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
     anomaly.add_argument(
         "--normal-label",
         default=None,
-        help="the label (class folder or column value) of normal data; others are held-out anomalies for AUROC",
+        help="the label (class folder or column value) of normal data; others are held-out anomalies "
+        "for AUROC (default: none, every item normal)",
     )
     anomaly.add_argument(
         "--threshold-percentile",
@@ -183,9 +198,11 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         dest="reload_url",
         default=None,
         metavar="URL",
-        help="POST URL/v2/repository/models/NAME/load on a running server",
+        help="POST URL/v2/repository/models/NAME/load on a running server (default: no reload)",
     )
-    serve.add_argument("--api-key", default=None, help="API key for --reload (Authorization: Bearer)")
+    serve.add_argument(
+        "--api-key", default=None, help="API key for --reload, sent as Authorization: Bearer (default: none)"
+    )
 
 
 def options_from(args: argparse.Namespace, argv: list[str]) -> FitOptions:
