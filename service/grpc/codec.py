@@ -147,7 +147,7 @@ def model_config(view: Mapping[str, Any]) -> config_pb.ModelConfig:
 
 def model_statistics(body: Mapping[str, Any]) -> pb.ModelStatisticsResponse:
     """The statistics extension's JSON (field for field the protobuf's) as its message."""
-    return json_format.ParseDict(body, pb.ModelStatisticsResponse(), ignore_unknown_fields=True)
+    return json_format.ParseDict(dict(body), pb.ModelStatisticsResponse(), ignore_unknown_fields=True)
 
 
 def repository_index(rows: Sequence[Mapping[str, str]]) -> pb.RepositoryIndexResponse:
