@@ -71,6 +71,18 @@ class Judge:
         return outputs[0], outputs[names.index(FEATURES_OUTPUT)]
 
 
+@dataclass(frozen=True)
+class PixelJudge:
+    """Features = the pixels themselves (scaled to 0..1), for generators without a classifier to judge them:
+    an unconditional model has no classes, so its Fréchet distance is measured in pixel space."""
+
+    scale: float
+
+    def run(self, images: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        flat = images.reshape(len(images), -1).astype(np.float64) / self.scale
+        return np.zeros(len(images), dtype=np.int64), flat
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between two feature samples (rows)."""
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
@@ -117,13 +129,13 @@ def class_mean_baseline(
 class Reference:
     """Real images the generated ones are compared with, with their features computed once."""
 
-    judge: Judge
+    judge: Judge | PixelJudge
     held_out_features: np.ndarray
     real_diversity: float
     scale: float
 
     @classmethod
-    def build(cls, judge: Judge, held_out: np.ndarray, held_out_y: np.ndarray, scale: float) -> Reference:
+    def build(cls, judge: Judge | PixelJudge, held_out: np.ndarray, held_out_y: np.ndarray, scale: float) -> Reference:
         _, features = judge.run(held_out)
         return cls(judge, features, mean_pairwise_distance(held_out, held_out_y, scale), scale)
 

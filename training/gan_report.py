@@ -25,13 +25,17 @@ def plot_gan_curves(result: GANResult, path: Path, title: str) -> Path:
     loss_ax.set(xlabel="epoch", ylabel="loss (BCE)", title="adversarial losses")
     judged = [r for r in history if r.quality]
     x = [r.epoch for r in judged]
-    quality_ax.plot(x, [r.quality["conditional_accuracy"] for r in judged], marker=".", label="conditional accuracy")
-    quality_ax.plot(x, [r.quality["diversity_ratio"] for r in judged], marker=".", label="diversity / real")
+    shares = {"conditional_accuracy": "conditional accuracy", "diversity_ratio": "diversity / real"}
+    present = set(judged[0].quality) if judged else set()
+    for key, label in shares.items():
+        if key in present:  # an unconditional generator has no conditional accuracy
+            quality_ax.plot(x, [r.quality[key] for r in judged], marker=".", label=label)
     quality_ax.set(xlabel="epoch", ylabel="share", title="quality (EMA generator, validation)", ylim=(0, 1.05))
     fd_ax = quality_ax.twinx()
-    fd_ax.plot(
-        x, [r.quality["frechet_distance"] for r in judged], color="tab:red", marker=".", label="Fréchet distance"
-    )
+    if "frechet_distance" in present:
+        fd_ax.plot(
+            x, [r.quality["frechet_distance"] for r in judged], color="tab:red", marker=".", label="Fréchet distance"
+        )
     fd_ax.set(ylabel="Fréchet distance")
     for ax in (loss_ax, quality_ax):
         ax.grid(alpha=0.3)

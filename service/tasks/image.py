@@ -198,8 +198,10 @@ def _flatten_transparency(image: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def _border_level(gray: NDArray[np.uint8]) -> float:
-    """Median intensity of the picture's frame: the background, even when a stroke touches the edge."""
+def border_level(gray: NDArray[np.uint8]) -> float:
+    """Median intensity of the picture's frame: the background, even when a stroke touches the edge.
+
+    Public because `fit` chooses a data set's ink polarity with this same rule (training/fit/images.py)."""
     width = max(1, round(BORDER_FRACTION * min(gray.shape)))
     frame = np.concatenate(
         [gray[:width].ravel(), gray[-width:].ravel(), gray[:, :width].ravel(), gray[:, -width:].ravel()]
@@ -228,7 +230,7 @@ def preprocess_image(
     else:
         limit, limit_name = settings.max_pixels, "image.max_pixels"
     image = decode_picture(raw, limit, where, channels=settings.channels, limit_name=limit_name)
-    level = _border_level(np.asarray(image.convert("L")))
+    level = border_level(np.asarray(image.convert("L")))
     bright_background = level > 127.5
     wants_bright_background = settings.ink == "dark"
     invert = settings.invert == "always" or (

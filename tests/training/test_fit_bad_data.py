@@ -233,3 +233,21 @@ def test_fit_refuses_a_model_name_that_is_not_a_folder_name(
     )
     assert snapshot(repository) == before
     assert "model name '../escape'" in capsys.readouterr().err
+
+
+def test_fit_image_generation_refuses_a_single_class_folder(
+    repository: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = refused(repository, digits(tmp_path, classes=(4,)), capsys, "--task", "image-generation")
+    assert "only the class folder '4'" in err and "unconditional" in err
+
+
+def test_fit_image_generation_refuses_fewer_training_images_than_a_batch(
+    repository: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for png in sorted((digits(tmp_path, classes=(0,), count=200)).rglob("*.png"))[:12]:
+        shutil.move(png, flat / png.name)
+    err = refused(repository, flat, capsys, "--task", "image-generation", "--batch-size", "16")
+    assert "training images, fewer than one batch of 16" in err and str(flat) in err

@@ -57,7 +57,7 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         "tabular-classification: a .csv/.tsv/.jsonl of feature columns plus the label column. "
         "anomaly-detection: a folder of normal images, class folders with --normal-label, or a table "
         "(optionally with --label-column and --normal-label). text-generation: a .txt/.md file or a folder "
-        "of them.",
+        "of them. image-generation: PATH/<label>/<image> folders (conditional) or PATH/<image> (unconditional).",
     )
     fit.add_argument("name", metavar="NAME", help="model name in the repository (letters, digits, _ . -)")
     fit.add_argument("--task", required=True, choices=task_names(), help="what the model does")

@@ -24,7 +24,7 @@ from PIL import Image
 
 from service.errors import InvalidInput, PayloadTooLarge
 from service.schema.config import ImagePreprocessing
-from service.tasks.image import _border_level, preprocess_image  # the server's own polarity rule
+from service.tasks.image import border_level, preprocess_image  # the server's own polarity rule
 from training.fit.errors import DataError, first_few
 from training.fit.options import FitOptions
 from training.fit.tables import TABLE_SUFFIXES, is_missing, read_table
@@ -138,7 +138,7 @@ def choose_settings(source: ImageSource, options: FitOptions, headers: list[Head
     for i in positions[::step][:INK_SAMPLE]:
         try:
             with Image.open(source.files[i]) as image:
-                level = _border_level(np.asarray(image.convert("L")))
+                level = border_level(np.asarray(image.convert("L")))
         except (OSError, SyntaxError, ValueError):
             continue
         measured += 1

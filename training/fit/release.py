@@ -77,7 +77,11 @@ def _move_into_place(staged: Path, final: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def publish_fit(release: FitRelease, options: FitOptions, started: float) -> TrainResult:
+def publish_atomically(
+    options: FitOptions, config: ModelConfig, write: Callable[[Path, int], dict[str, Any]], started: float
+) -> TrainResult:
+    """Stage a version with `write(staged_dir, version)` (which returns the test metrics), then swap it in
+    and replace config.yaml; on any failure the repository is left as it was (module docstring)."""
     name = options.name
     directory = model_dir(options.repository, name)
     created = not directory.exists()
@@ -85,9 +89,30 @@ def publish_fit(release: FitRelease, options: FitOptions, started: float) -> Tra
     staged = directory / f".tmp-{version}-{os.getpid()}"
     try:
         staged.mkdir(parents=True)
+        test_metrics = write(staged, version)
+        final = directory / str(version)
+        _move_into_place(staged, final)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        if created:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    write_config_atomically(directory, config)
+    seconds = time.perf_counter() - started
+    return TrainResult(name=name, version=version, version_dir=final, metrics=test_metrics, seconds=seconds)
+
+
+def retrain_line(options: FitOptions) -> str:
+    return options.command or f"nnserve-train fit {options.name} --task {options.task} --data {options.data}"
+
+
+def publish_fit(release: FitRelease, options: FitOptions, started: float) -> TrainResult:
+    name = options.name
+
+    def write(staged: Path, version: int) -> dict[str, Any]:
         parity = export_onnx(release.export, staged / MODEL_FILE, seed=options.seed)
-        for file_name, write in release.files.items():
-            write(staged / file_name)
+        for file_name, write_file in release.files.items():
+            write_file(staged / file_name)
         test_metrics = {**release.evaluate(staged), "baseline": dict(release.baseline)}
         training = release.fit.summary()
         fit_config = asdict(release.fit_config)
@@ -120,20 +145,13 @@ def publish_fit(release: FitRelease, options: FitOptions, started: float) -> Tra
             parameters=parameters,
             test_metrics=test_metrics,
             parity=parity.max_abs_diff,
-            retrain=options.command or f"nnserve-train fit {name} --task {options.task} --data {options.data}",
+            retrain=retrain_line(options),
             dry_run=options.dry_run,
         )
         (staged / CARD_FILE).write_text(card, encoding="utf-8")
-        final = directory / str(version)
-        _move_into_place(staged, final)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        if created:
-            shutil.rmtree(directory, ignore_errors=True)
-        raise
-    write_config_atomically(directory, release.config)
-    seconds = time.perf_counter() - started
-    return TrainResult(name=name, version=version, version_dir=final, metrics=test_metrics, seconds=seconds)
+        return test_metrics
+
+    return publish_atomically(options, release.config, write, started)
 
 
 class ReloadError(RuntimeError):

@@ -58,9 +58,13 @@ class Generator(nn.Module):
             _up_block(c0, c1), _up_block(c1, c2), nn.Conv2d(c2, config.channels, 3, padding=1), nn.Tanh()
         )
 
-    def forward(self, z: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        """(B, z_dim) float, (B,) int64 -> (B, channels, size, size) in 0..pixel_max."""
-        h = torch.cat([z, self.embed(label)], dim=1) if self.embed is not None else z
+    def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, z_dim) float, (B,) int64 -> (B, channels, size, size) in 0..pixel_max.
+
+        `label` is ignored (and may be left out, as the unconditional export does) when n_classes is 0."""
+        if self.embed is not None and label is None:
+            raise ValueError("a class-conditional generator needs `label`")
+        h = torch.cat([z, self.embed(label)], dim=1) if self.embed is not None and label is not None else z
         h = self.project(h).view(-1, self.config.g_channels[0], self.side, self.side)
         return (self.body(h) + 1.0) * (self.config.pixel_max / 2.0)
 

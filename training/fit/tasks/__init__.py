@@ -19,6 +19,7 @@ TASKS: dict[str, str] = {
     "tabular-classification": "training.fit.tasks.tabular_classification",
     "anomaly-detection": "training.fit.tasks.anomaly_detection",
     "text-generation": "training.fit.tasks.text_generation",
+    "image-generation": "training.fit.tasks.image_generation",
 }
 
 
