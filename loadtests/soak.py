@@ -355,6 +355,7 @@ def soak(options: Options, work_dir: Path) -> dict[str, Any]:
         "NNSERVE_API_KEYS": API_KEY,
         "NNSERVE_LOG_FORMAT": "json",
         "NNSERVE_LOG_LEVEL": "warning",
+        "NNSERVE_GRPC_PORT": "0",  # HTTP only: gRPC's default port 8001 clashes with any other server here
     }
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",
