@@ -12,11 +12,17 @@ uvicorn puts the prefix back in the request's path) on a copy of the bundled dig
 the first event). Every `--reload-every-s` one of the two models is reloaded (`POST .../load` with the
 key) while the load runs.
 
+Each client has its own connection (an `httpx.AsyncClient`), the reloader another, and every request
+that hangs up on purpose a throwaway one: httpx leaks a pool connection now and then when a request is
+cancelled as its answer completes (the connection stays marked active for good), which in one shared pool
+starved every client after some minutes. A client whose request hung or failed to connect starts afresh.
+
 Reported: requests by kind and status, unexpected 5xx (any 5xx answer, any error event inside a
 stream, any failed reload), hung requests (no complete answer within `--hung-after-s`), connection
-errors, the server's RSS after warm-up and at the end (medians of the samples in the first and last
-`RSS_WINDOW_S` after warm-up) and its growth, and the server's exit code after SIGTERM. Exit status 1
-when there was any unexpected 5xx or hung request or RSS grew by `--max-rss-growth-pct` or more.
+errors (of requests or reloads), the server's RSS after warm-up and at the end (medians of the samples
+in the first and last `RSS_WINDOW_S` after warm-up) and its growth, and the server's exit code after
+SIGTERM. Exit status 1 when there was any unexpected 5xx, hung request or connection error, or RSS grew
+by `--max-rss-growth-pct` or more.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +60,7 @@ RSS_WINDOW_S = 5.0
 with two versions loaded at once."""
 START_TIMEOUT_S = 120.0
 KINDS = ("infer", "predict", "generate_stream", "completions")
+RELOAD_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -80,7 +88,9 @@ class Tally:
 
 @dataclass
 class Soak:
-    client: httpx.AsyncClient
+    """One client: requests one after another on its own connection."""
+
+    connect: Callable[[], httpx.AsyncClient]
     tally: Tally
     hung_after_s: float
     disconnect_rate: float
@@ -88,6 +98,25 @@ class Soak:
     pictures: tuple[str, ...] = ()
     digits: list[list[float]] = field(default_factory=list)
     texts: tuple[str, ...] = ()
+    client: httpx.AsyncClient | None = None
+    """The connection kept between requests; a new one after a request that hung or failed."""
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+    @asynccontextmanager
+    async def _connection(self, throwaway: bool) -> AsyncIterator[httpx.AsyncClient]:
+        """The kept client, or a throwaway one for a request that hangs up on purpose (closing it closes
+        whatever connection the cancelled request left behind)."""
+        if throwaway:
+            async with self.connect() as client:
+                yield client
+            return
+        if self.client is None:
+            self.client = self.connect()
+        yield self.client
 
     async def one(self) -> None:
         """One request of a random kind; hangs up on purpose with probability `disconnect_rate`."""
@@ -95,21 +124,23 @@ class Soak:
         hang_up = self.rng.random() < self.disconnect_rate
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self.hung_after_s):
+            async with asyncio.timeout(self.hung_after_s), self._connection(throwaway=hang_up) as client:
                 if hang_up and kind in ("infer", "predict"):
-                    await self._hang_up_mid_request(kind)
+                    await self._hang_up_mid_request(client, kind)
                 else:
-                    await self._request(kind, hang_up)
+                    await self._request(client, kind, hang_up)
         except TimeoutError:
             self.tally.hung += 1
             self.tally.unexpected(f"{kind}: no complete answer within {self.hung_after_s} s")
+            await self.close()
         except httpx.TransportError as exc:
             self.tally.transport_errors += 1
             self.tally.unexpected(f"{kind}: {type(exc).__name__}: {exc}")
+            await self.close()
         self.tally.slowest_s = max(self.tally.slowest_s, time.monotonic() - started)
 
-    async def _hang_up_mid_request(self, kind: str) -> None:
-        task = asyncio.ensure_future(self._request(kind, False))
+    async def _hang_up_mid_request(self, client: httpx.AsyncClient, kind: str) -> None:
+        task = asyncio.ensure_future(self._request(client, kind, False))
         await asyncio.sleep(self.rng.uniform(0.001, 0.02))
         if task.done():
             await task  # answered before the hang-up: counted as usual
@@ -118,37 +149,39 @@ class Soak:
         await asyncio.gather(task, return_exceptions=True)
         self.tally.disconnects["mid-request"] += 1
 
-    async def _request(self, kind: str, hang_up_mid_stream: bool) -> None:
+    async def _request(self, client: httpx.AsyncClient, kind: str, hang_up_mid_stream: bool) -> None:
         if kind == "infer":
             digit = self.rng.choice(self.digits)
             body: dict[str, Any] = {
                 "inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 1, 8, 8], "data": digit}]
             }
-            await self._answer(kind, "/v2/models/digits-cnn/infer", body)
+            await self._answer(client, kind, "/v2/models/digits-cnn/infer", body)
         elif kind == "predict":
             body = {"instances": [{"b64": self.rng.choice(self.pictures)}]}
-            await self._answer(kind, "/v1/models/digits-cnn:predict", body)
+            await self._answer(client, kind, "/v1/models/digits-cnn:predict", body)
         elif kind == "generate_stream":
             body = {"text_input": self.rng.choice(self.texts), "max_tokens": 24, "temperature": 0.8,
                     "seed": self.rng.randrange(2**31)}
-            await self._stream(kind, "/v2/models/tiny-gpt/generate_stream", body, hang_up_mid_stream)
+            await self._stream(client, kind, "/v2/models/tiny-gpt/generate_stream", body, hang_up_mid_stream)
         else:
             streamed = self.rng.random() < 0.5 or hang_up_mid_stream
             body = {"model": "tiny-gpt", "prompt": self.rng.choice(self.texts), "max_tokens": 16, "stream": streamed}
             url = "/v1/completions"
             if streamed:
-                await self._stream(kind, url, body, hang_up_mid_stream)
+                await self._stream(client, kind, url, body, hang_up_mid_stream)
             else:
-                await self._answer(kind, url, body)
+                await self._answer(client, kind, url, body)
 
-    async def _answer(self, kind: str, url: str, body: dict[str, Any]) -> None:
-        response = await self.client.post(url, json=body)
+    async def _answer(self, client: httpx.AsyncClient, kind: str, url: str, body: dict[str, Any]) -> None:
+        response = await client.post(url, json=body)
         self.tally.statuses[(kind, response.status_code)] += 1
         if response.status_code != 200:
             self.tally.unexpected(f"{kind}: {response.status_code} {response.text}")
 
-    async def _stream(self, kind: str, url: str, body: dict[str, Any], hang_up: bool) -> None:
-        async with self.client.stream("POST", url, json=body) as response:
+    async def _stream(
+        self, client: httpx.AsyncClient, kind: str, url: str, body: dict[str, Any], hang_up: bool
+    ) -> None:
+        async with client.stream("POST", url, json=body) as response:
             self.tally.statuses[(kind, response.status_code)] += 1
             if response.status_code != 200:
                 self.tally.unexpected(f"{kind}: {response.status_code} {(await response.aread()).decode()}")
@@ -168,19 +201,28 @@ class Soak:
 
 
 async def _client_loop(soak: Soak, stop_at: float) -> None:
-    while time.monotonic() < stop_at:
-        await soak.one()
+    try:
+        while time.monotonic() < stop_at:
+            await soak.one()
+    finally:
+        await soak.close()
 
 
 async def _reloads(client: httpx.AsyncClient, tally: Tally, every_s: float, stop_at: float) -> None:
-    """Reload each model in turn every `every_s`, with the key, while the load runs."""
+    """Reload each model in turn every `every_s`, with the key, while the load runs. A reload that gets no
+    answer (connection error, or none within RELOAD_TIMEOUT_S) is a connection error in the report."""
     turn = 0
     while time.monotonic() + every_s < stop_at:
         await asyncio.sleep(every_s)
         name = MODELS[turn % len(MODELS)]
         turn += 1
         url = f"/v2/repository/models/{name}/load"
-        response = await client.post(url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=120)
+        try:
+            response = await client.post(url, timeout=RELOAD_TIMEOUT_S)
+        except httpx.TransportError as exc:
+            tally.transport_errors += 1
+            tally.unexpected(f"reload {name}: {type(exc).__name__}: {exc}")
+            continue
         tally.reloads[response.status_code] += 1
         if response.status_code != 200:
             tally.unexpected(f"reload {name}: {response.status_code} {response.text}")
@@ -229,12 +271,17 @@ async def run_load(base_url: str, pid: int, options: Options) -> dict[str, Any]:
     samples: list[tuple[float, int]] = []
     started = time.monotonic()
     stop_at = started + options.minutes * 60
-    limits = httpx.Limits(max_connections=options.clients + 4)
+
+    def connect() -> httpx.AsyncClient:
+        """One client's own connection (requests one after another need no more)."""
+        limits = httpx.Limits(max_connections=1)
+        return httpx.AsyncClient(base_url=base_url, limits=limits, headers=headers, timeout=None)
+
     headers = {"Authorization": f"Bearer {API_KEY}"}
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, headers=headers, timeout=None) as client:
+    async with connect() as reloader:
         soaks = [
             Soak(
-                client,
+                connect,
                 tally,
                 options.hung_after_s,
                 options.disconnect_rate,
@@ -246,7 +293,7 @@ async def run_load(base_url: str, pid: int, options: Options) -> dict[str, Any]:
             for i in range(options.clients)
         ]
         tasks: list[Awaitable[None]] = [_client_loop(soak, stop_at) for soak in soaks]
-        tasks.append(_reloads(client, tally, options.reload_every_s, stop_at))
+        tasks.append(_reloads(reloader, tally, options.reload_every_s, stop_at))
         tasks.append(_sample_rss(pid, samples, stop_at, started))
         await asyncio.gather(*tasks)
     warm, end, growth = rss_growth(samples, options.warmup_s)
@@ -308,6 +355,7 @@ def soak(options: Options, work_dir: Path) -> dict[str, Any]:
         "NNSERVE_API_KEYS": API_KEY,
         "NNSERVE_LOG_FORMAT": "json",
         "NNSERVE_LOG_LEVEL": "warning",
+        "NNSERVE_GRPC_PORT": "0",  # HTTP only: gRPC's default port 8001 clashes with any other server here
     }
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",
@@ -333,7 +381,10 @@ def soak(options: Options, work_dir: Path) -> dict[str, Any]:
 
 def verdict(report: dict[str, Any], max_rss_growth_pct: float) -> bool:
     return bool(
-        report["unexpected_5xx"] == 0 and report["hung"] == 0 and report["rss_growth_pct"] < max_rss_growth_pct
+        report["unexpected_5xx"] == 0
+        and report["hung"] == 0
+        and report["transport_errors"] == 0
+        and report["rss_growth_pct"] < max_rss_growth_pct
     )
 
 
