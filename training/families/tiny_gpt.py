@@ -73,6 +73,8 @@ PARITY_TOKENS = 64
 PARITY_FILE = "decode_parity.json"
 
 INPUT_IDS, POSITION_IDS, ATTENTION_MASK, LOGITS = "input_ids", "position_ids", "attention_mask", "logits"
+EVALUATION_BATCH = 16
+"""Windows per ONNX Runtime call when scoring a stream."""
 
 
 def past_names(n_layers: int) -> list[str]:
@@ -353,27 +355,41 @@ def card_text(
     )
 
 
+def window_feeds(inputs: np.ndarray, gpt: GenerationSettings) -> dict[str, np.ndarray]:
+    """The graph's inputs for whole windows (B, T) from position 0 with an empty cache, named as the
+    config's generation section names them: the form in which the offline evaluation scores text, and in
+    which a client scores it through the server."""
+    feeds = {
+        gpt.input_ids: inputs,
+        gpt.position_ids: np.broadcast_to(np.arange(inputs.shape[1]), inputs.shape).copy(),
+        gpt.attention_mask: np.ones_like(inputs),
+    }
+    empty = np.zeros((len(inputs), gpt.n_heads, 0, gpt.head_dim), np.float32)
+    for layer in range(gpt.n_layers):
+        feeds[gpt.past_key_template.format(layer=layer)] = empty
+        feeds[gpt.past_value_template.format(layer=layer)] = empty
+    return feeds
+
+
+def summed_nll(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Total next-token cross-entropy (nats) of targets (B, T) under logits (B, T, V), computed stably."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=-1))  # (B, T)
+    picked = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0]  # (B, T)
+    return float((log_norm - picked).sum())
+
+
 def perplexity_metrics(
     session: ort.InferenceSession, tokens: np.ndarray, gpt: GenerationSettings
 ) -> dict[str, float]:
     """Mean NLL and perplexity of a token stream, through the exported graph with an empty cache."""
     windows = stream_windows(tokens, gpt.context_length)  # (N, T+1)
     total, count = 0.0, 0
-    for start in range(0, len(windows), 16):
-        chunk = windows[start : start + 16]
+    for start in range(0, len(windows), EVALUATION_BATCH):
+        chunk = windows[start : start + EVALUATION_BATCH]
         x, y = chunk[:, :-1], chunk[:, 1:]  # (B, T)
-        feeds = {
-            INPUT_IDS: x,
-            POSITION_IDS: np.broadcast_to(np.arange(x.shape[1]), x.shape).copy(),
-            ATTENTION_MASK: np.ones_like(x),
-        }
-        for name in past_names(gpt.n_layers):
-            feeds[name] = np.zeros((len(x), gpt.n_heads, 0, gpt.head_dim), np.float32)
-        (logits,) = session.run([LOGITS], feeds)  # (B, T, V)
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        log_norm = np.log(np.exp(shifted).sum(axis=-1))  # (B, T)
-        picked = np.take_along_axis(shifted, y[..., None], axis=-1)[..., 0]  # (B, T)
-        total += float((log_norm - picked).sum())
+        (logits,) = session.run([gpt.logits], window_feeds(x, gpt))  # (B, T, V)
+        total += summed_nll(logits, y)
         count += y.size
     loss = total / count
     return {"loss": loss, "perplexity": math.exp(loss), "tokens": count}

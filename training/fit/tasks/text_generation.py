@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tokenizers import Tokenizer
 
 from service.schema.config import TOKENIZER_FILE, BatchingSettings, GenerationSettings, ModelConfig, TensorSpec
 from training.card import CardText
@@ -36,7 +37,7 @@ from training.families.tiny_gpt import (
 )
 from training.family import TrainResult
 from training.fit import common
-from training.fit.corpus import split_corpus
+from training.fit.corpus import CorpusParts, split_corpus
 from training.fit.errors import DataError
 from training.fit.options import DEFAULT_GPT_LAYERS, DEFAULT_GPT_WIDTH, DEFAULT_VOCAB_SIZE_GPT, FitOptions
 from training.fit.release import FitRelease, publish_fit
@@ -67,14 +68,19 @@ def bigram_perplexity(train: np.ndarray, validation: np.ndarray, test: np.ndarra
     return {"name": f"bigram, add-{k:g} smoothing", "test_perplexity": math.exp(loss(test, k))}
 
 
+def encode_parts(parts: CorpusParts, tokenizer: Tokenizer) -> list[np.ndarray]:
+    """Training, validation and test token streams: what training, evaluation and a client scoring the
+    held-out text through the server all window (with `stream_windows`)."""
+    pieces = (parts.train, parts.validation, parts.test)
+    return [np.asarray(encode_documents(tokenizer, p), dtype=np.int64) for p in pieces]
+
+
 def run(options: FitOptions) -> TrainResult:
     started = time.perf_counter()
     parts = split_corpus(options.data, options)
     tokenizer = train_tokenizer(parts.train, options.vocab_size or DEFAULT_VOCAB_SIZE_GPT)
     eos = tokenizer.token_to_id(EOS_TOKEN)
-    streams = [
-        np.asarray(encode_documents(tokenizer, p), dtype=np.int64) for p in (parts.train, parts.validation, parts.test)
-    ]
+    streams = encode_parts(parts, tokenizer)
     needed = options.context + 1
     for name, stream in zip(("training", "validation", "test"), streams, strict=True):
         if len(stream) < needed + (1 if name == "training" else 0):
