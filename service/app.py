@@ -40,6 +40,7 @@ from service.protocol.views import server_version
 from service.repository.registry import ModelRepository
 from service.responses import OrjsonResponse, domain_error_response, error_response
 from service.runtime.collector import freeze_long_lived
+from service.runtime.memory import limit_arenas
 from service.runtime.model import ServedModel
 from service.settings import Settings
 from service.statistics import Statistics
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if not settings.repository.is_dir():
         raise FileNotFoundError(f"repository {settings.repository} is not a directory")
+    limit_arenas(settings.malloc_arena_max)
     pipelines = Pipelines(
         max_image_pixels=settings.max_image_pixels, max_generated_images=settings.max_generated_images
     )

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         description="With cpu_arena=shrink, at most one run per session every this many seconds gives the "
         "arena's unused regions back (shrinking costs the next run its page faults again); 0 = every run.",
     )
+    malloc_arena_max: int = Field(
+        default=2,
+        ge=0,
+        description="glibc malloc arenas at most (mallopt M_ARENA_MAX, set at start-up): every new thread may "
+        "get its own arena, and under hot reloads (new session threads each time) freed memory scattered over "
+        "many arenas cannot be reused or trimmed, so RSS creeps up; 0 = glibc's default (8 per core).",
+    )
     thread_spinning: bool = Field(
         default=False,
         description="Let ONNX Runtime worker threads spin between runs (lower latency, burns idle cores).",
