@@ -21,19 +21,19 @@ class CardText:
     """Family-specific training details (loss, augmentation, calibration), one bullet each."""
 
 
-def _flatten(metrics: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     for key, value in metrics.items():
         if isinstance(value, Mapping):
-            yield from _flatten(value, f"{prefix}{key}.")
+            yield from flatten_metrics(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
 
 
-def _cell(value: Any) -> str:
+def metric_cell(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def _tensors(config: ModelConfig) -> Iterator[str]:
+def tensor_lines(config: ModelConfig) -> Iterator[str]:
     for kind, specs in (("input", config.inputs), ("output", config.outputs)):
         for t in specs:
             yield f"- {kind} `{t.name}`: {t.datatype} {t.shape}"
@@ -63,7 +63,7 @@ def render_card(
     lines += ["## Data", "", text.data, "", "## Architecture", "", text.architecture, ""]
     lines += [f"Parameters: {parameters:,}.", "", "Hyperparameters:", ""]
     lines += [f"- `{k}`: {v}" for k, v in hyperparameters.items()]
-    lines += ["", "Tensors (batch axis first, -1 = any size):", "", *_tensors(config), ""]
+    lines += ["", "Tensors (batch axis first, -1 = any size):", "", *tensor_lines(config), ""]
     lines += ["## Training", ""]
     lines += [
         f"- mini-batch AdamW, batch {fit_config['batch_size']}, peak learning rate {fit_config['lr']}, "
@@ -87,7 +87,7 @@ def render_card(
         "",
     ]
     lines += ["| metric | value |", "| --- | --- |"]
-    lines += [f"| {k} | {_cell(v)} |" for k, v in _flatten(test_metrics) if k not in ("model", "version")]
+    lines += [f"| {k} | {metric_cell(v)} |" for k, v in flatten_metrics(test_metrics) if k not in ("model", "version")]
     worst = max(parity.values())
     lines += ["", "## Export", ""]
     lines += [

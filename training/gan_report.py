@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from service.schema.config import ModelConfig
 from training.adversarial import GANResult
-from training.card import CardText, _cell, _flatten, _tensors
+from training.card import CardText, metric_cell, flatten_metrics, tensor_lines
 
 
 def plot_gan_curves(result: GANResult, path: Path, title: str) -> Path:
@@ -85,13 +85,13 @@ def render_gan_card(
     lines += ["## Data", "", text.data, "", "## Architecture", "", text.architecture, ""]
     lines += [f"Parameters (generator, exported): {parameters:,}.", "", "Hyperparameters:", ""]
     lines += [f"- `{k}`: {v}" for k, v in hyperparameters.items()]
-    lines += ["", "Tensors (batch axis first, -1 = any size):", "", *_tensors(config), ""]
+    lines += ["", "Tensors (batch axis first, -1 = any size):", "", *tensor_lines(config), ""]
     lines += ["## Training", ""]
     lines += [f"- {line}" for line in text.craft]
     lines += [f"- training took {result.seconds:.1f} s on CPU (one thread); curves in `curves.png`", ""]
     lines += ["## Test metrics", "", text.evaluation, "", "Computed by ONNX Runtime on the exported `model.onnx`.", ""]
     lines += ["| metric | value |", "| --- | --- |"]
-    lines += [f"| {k} | {_cell(v)} |" for k, v in _flatten(test_metrics) if k not in ("model", "version")]
+    lines += [f"| {k} | {metric_cell(v)} |" for k, v in flatten_metrics(test_metrics) if k not in ("model", "version")]
     worst = max(parity.values())
     lines += ["", "## Export", ""]
     lines += [
