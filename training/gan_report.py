@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from service.schema.config import ModelConfig
 from training.adversarial import GANResult
-from training.card import CardText, metric_cell, flatten_metrics, tensor_lines
+from training.card import CardText, flatten_metrics, metric_cell, tensor_lines
 
 
 def plot_gan_curves(result: GANResult, path: Path, title: str) -> Path:
