@@ -101,6 +101,15 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
     )
     train.add_argument("--batch-size", type=_positive_int, default=None, help="default: the task's own")
     train.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the task's own)")
+    train.add_argument(
+        "--weight-decay", type=float, default=None, help="L2 penalty, AdamW's decoupled form (default: the task's own)"
+    )
+    train.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=None,
+        help="early stopping: epochs without a better validation loss before stopping (default: the task's own)",
+    )
     train.add_argument("--seed", type=int, default=0, help="weights, shuffling and dropout")
     train.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = CUDA when torch sees one, else CPU"
@@ -220,6 +229,8 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> FitOptions:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        weight_decay=args.weight_decay,
+        patience=args.patience,
         device=args.device,
         dry_run=args.dry_run,
         progress=not args.no_progress,
@@ -249,7 +260,7 @@ def run_fit(options: FitOptions) -> int:
     from service.schema.config import MODEL_NAME_PATTERN, is_valid_model_name
     from training.fit.errors import DataError
     from training.fit.release import ReloadError, request_reload
-    from training.fit.tasks import get_task
+    from training.fit.tasks import run
 
     if not is_valid_model_name(options.name):
         print(
@@ -258,7 +269,7 @@ def run_fit(options: FitOptions) -> int:
         )
         return 2
     try:
-        result = get_task(options.task).run(options)
+        result = run(options)
     except DataError as exc:
         print(f"nnserve-train fit: error: {exc}", file=sys.stderr)
         return 2

@@ -38,6 +38,8 @@ class FitOptions:
     """None = the task's default upper bound (early stopping usually ends sooner)."""
     batch_size: int | None = None
     lr: float | None = None
+    weight_decay: float | None = None
+    patience: int | None = None
     device: Device = "auto"
     dry_run: bool = False
     progress: bool = True
