@@ -8,7 +8,7 @@ from training.family import Family
 
 # name -> module under training.families exposing `FAMILY: Family`
 FAMILY_MODULES: dict[str, str] = {
-    "digits-cnn": "training.families.digits_cnn",
+    "digits-cnn": "training.presets.digits_cnn",
     "text-lstm": "training.families.text_lstm",
     "text-transformer": "training.families.text_transformer",
     "digits-ae": "training.families.digits_ae",

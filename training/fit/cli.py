@@ -162,6 +162,13 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         help="unreadable images are skipped and counted up to this share, else an error",
     )
     images.add_argument("--path-column", default="path", help="image CSV: column of image paths")
+    images.add_argument(
+        "--augment",
+        choices=("none", "affine"),
+        default=defaults.DEFAULT_AUGMENT,
+        help="image-classification: affine = every training batch randomly shifted (up to 12.5%% of the side), "
+        "rotated (up to 12 degrees) and scaled (up to 10%%); none = the images as they are",
+    )
     tables = fit.add_argument_group("text and tables")
     tables.add_argument("--text-column", default="text", help="text-classification: column of texts")
     tables.add_argument(
@@ -238,6 +245,7 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> FitOptions:
         channels=args.channels,
         max_corrupt_fraction=args.max_corrupt_fraction,
         path_column=args.path_column,
+        augment=args.augment,
         text_column=args.text_column,
         label_column=args.label_column,
         max_categories=args.max_categories,
