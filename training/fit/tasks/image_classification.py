@@ -56,11 +56,17 @@ def content_keys(pixels: np.ndarray) -> list[bytes]:
     return [hashlib.blake2b(p.tobytes(), digest_size=16).digest() for p in pixels]
 
 
+def class_names(labels: list[str] | None, options: FitOptions) -> list[str]:
+    """The sorted classes; a DataError for unlabelled images (a flat folder) or a single class."""
+    if labels is None:
+        raise DataError(f"{options.data}: a flat folder has no labels; use class folders PATH/<label>/<file>")
+    return common.class_labels(labels, str(options.data))
+
+
 def labelled(images: DecodedImages, options: FitOptions) -> LabelledImages:
     """Class names, label indices and the split (stratified, or the images' split values) of decoded images."""
-    if images.labels is None:
-        raise DataError(f"{options.data}: a flat folder has no labels; use class folders PATH/<label>/<file>")
-    labels = common.class_labels(images.labels, str(options.data))
+    labels = class_names(images.labels, options)
+    assert images.labels is not None
     y = np.asarray([labels.index(label) for label in images.labels], dtype=np.int64)
     split = split_rows(
         len(y),
@@ -76,9 +82,7 @@ def labelled(images: DecodedImages, options: FitOptions) -> LabelledImages:
 def load_labelled(options: FitOptions) -> tuple[DecodedImages, list[str], np.ndarray, Split]:
     """Images, class names, label indices and the split, for any image task that needs labels."""
     source = list_images(options.data, options)
-    if source.labels is None:
-        raise DataError(f"{options.data}: a flat folder has no labels; use class folders PATH/<label>/<file>")
-    common.class_labels(source.labels, str(options.data))  # refuse a single class before decoding anything
+    class_names(source.labels, options)  # refused before anything is decoded
     loaded = labelled(decode_images(source, options), options)
     return loaded.images, loaded.labels, loaded.y, loaded.split
 
