@@ -25,7 +25,8 @@ from training.presets import tiny_gpt
 pytestmark = pytest.mark.slow
 
 PERPLEXITY_FLOOR = 150.0
-"""A unigram model of this tokenizer scores about 430 on the held-out plays; the committed decoder 93-107."""
+"""A unigram model of this tokenizer scores about 430 on the held-out plays, the bigram baseline 91 on the
+test plays; the committed decoder 93 (validation) and 107 (test)."""
 
 
 @pytest.fixture(scope="module")
