@@ -13,7 +13,7 @@ FAMILY_MODULES: dict[str, str] = {
     "text-transformer": "training.families.text_transformer",
     "digits-ae": "training.families.digits_ae",
     "digits-gan": "training.families.digits_gan",
-    "tiny-gpt": "training.families.tiny_gpt",
+    "tiny-gpt": "training.presets.tiny_gpt",
 }
 
 

@@ -30,6 +30,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
 class _DefaultsFormatter(argparse.HelpFormatter):
     """Appends `(default: X)` to options whose help does not already explain their default."""
 
@@ -144,6 +151,32 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
     arch.add_argument(
         "--context", type=_positive_int, default=defaults.DEFAULT_CONTEXT, help="text-generation: tokens of context"
     )
+    arch.add_argument(
+        "--heads",
+        type=_positive_int,
+        default=None,
+        help="text-generation: attention heads, a divisor of --width (default: 4 when it divides the width, else 1)",
+    )
+    arch.add_argument(
+        "--dropout",
+        type=_probability,
+        default=None,
+        help=f"text-generation: dropout in the decoder (default: {defaults.DEFAULT_GPT_DROPOUT}; 0 for runs of "
+        "about one pass over a large corpus, far from overfitting)",
+    )
+    arch.add_argument(
+        "--steps-per-epoch",
+        type=_positive_int,
+        default=None,
+        help="text-generation: batches of random windows per epoch, i.e. how often validation and early "
+        "stopping look (default: about one pass over the training tokens, 10..50)",
+    )
+    arch.add_argument(
+        "--max-tokens-limit",
+        type=_positive_int,
+        default=None,
+        help="text-generation: the most new tokens one request may ask the server for (default: min(256, --context))",
+    )
     images = fit.add_argument_group("images")
     images.add_argument(
         "--image-size",
@@ -255,6 +288,10 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> FitOptions:
         width=args.width,
         layers=args.layers,
         context=args.context,
+        heads=args.heads,
+        dropout=args.dropout,
+        steps_per_epoch=args.steps_per_epoch,
+        max_tokens_limit=args.max_tokens_limit,
         normal_label=args.normal_label,
         threshold_percentile=args.threshold_percentile,
         reload_url=args.reload_url,

@@ -18,6 +18,7 @@ DEFAULT_VOCAB_SIZE_GPT = 2048
 DEFAULT_CONTEXT = 128
 DEFAULT_GPT_LAYERS = 2
 DEFAULT_GPT_WIDTH = 128
+DEFAULT_GPT_DROPOUT = 0.1
 
 Device = Literal["auto", "cpu", "cuda"]
 Augment = Literal["none", "affine"]
@@ -66,6 +67,14 @@ class FitOptions:
     width: int | None = None
     layers: int | None = None
     context: int = DEFAULT_CONTEXT
+    heads: int | None = None
+    """text-generation: attention heads (None = 4 when the width allows, else 1)."""
+    dropout: float | None = None
+    """text-generation: dropout in the decoder (None = DEFAULT_GPT_DROPOUT)."""
+    steps_per_epoch: int | None = None
+    """text-generation: batches of random windows per epoch (None = about one pass, 10..50)."""
+    max_tokens_limit: int | None = None
+    """text-generation: the most new tokens a request may ask for (None = min(256, context))."""
     # anomaly detection
     normal_label: str | None = None
     threshold_percentile: float = DEFAULT_THRESHOLD_PERCENTILE
