@@ -231,8 +231,8 @@ def _publish_images(loaded: AnomalyImages, options: FitOptions, started: float) 
         width=options.width or 16,
         value_range=settings.value_range,
     )
-    model = ConvAutoencoder(ae)
     generator = common.seed(options)
+    model = ConvAutoencoder(ae)
     config = common.fit_config(DEFAULTS, options)
     corrupt = _corruption(options, settings)
 
@@ -337,8 +337,8 @@ def _publish_table(loaded: AnomalyTable, options: FitOptions, started: float) ->
     schema = transform.schema
     train_rows, val_rows = _normal_rows(split.train, flags), _normal_rows(split.val, flags)
     ae = DenseAEConfig(n_features=schema.n_features, width=options.width or 64)
-    model = DenseAutoencoder(ae, TabularInput(transform))
     generator = common.seed(options)
+    model = DenseAutoencoder(ae, TabularInput(transform))
     config = common.fit_config(DEFAULTS, options)
 
     def step(net: nn.Module, batch: tuple[torch.Tensor]) -> StepOutput:
