@@ -54,11 +54,14 @@ class AffineJitter:
 class PixelDropout:
     """Denoising corruption: each image loses a random share (0..max_rate) of its pixels to background.
 
-    An autoencoder trained to restore the clean digit from this learns a digit prior: given a blank or
-    broken image it draws a digit, not a copy, so the reconstruction error of non-digits is large.
+    An autoencoder trained to restore the clean image from this learns a prior of the normal images:
+    given a blank or broken image it draws a normal one, not a copy, so the reconstruction error of
+    anything else is large. Images are in 0..1; `background` is the level a lost pixel takes (0 for
+    bright ink on dark, 1 for dark ink on light).
     """
 
     max_rate: float = 0.5
+    background: float = 0.0
 
     def describe(self) -> str:
         return (
@@ -68,5 +71,5 @@ class PixelDropout:
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         rate = torch.rand(len(images), 1, 1, 1, generator=generator) * self.max_rate  # (B, 1, 1, 1)
-        keep = torch.rand(images.shape, generator=generator) >= rate  # (B, C, H, W)
-        return images * keep
+        keep = (torch.rand(images.shape, generator=generator) >= rate).to(images.device)  # (B, C, H, W)
+        return torch.where(keep, images, torch.full_like(images, self.background))

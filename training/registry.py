@@ -11,7 +11,7 @@ FAMILY_MODULES: dict[str, str] = {
     "digits-cnn": "training.presets.digits_cnn",
     "text-lstm": "training.families.text_lstm",
     "text-transformer": "training.families.text_transformer",
-    "digits-ae": "training.families.digits_ae",
+    "digits-ae": "training.presets.digits_ae",
     "digits-gan": "training.families.digits_gan",
     "tiny-gpt": "training.presets.tiny_gpt",
 }

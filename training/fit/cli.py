@@ -23,6 +23,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 < value < 1.0:
@@ -241,6 +248,14 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         default=defaults.DEFAULT_THRESHOLD_PERCENTILE,
         help="threshold = this percentile of validation normal scores",
     )
+    anomaly.add_argument(
+        "--denoise",
+        type=_rate,
+        default=defaults.DEFAULT_DENOISE,
+        metavar="RATE",
+        help="images: train as a denoising autoencoder, each training image losing a random 0..RATE share of "
+        "its pixels to background, the target the clean image; 0 turns it off",
+    )
     serve = fit.add_argument_group("after publishing")
     serve.add_argument(
         "--reload",
@@ -294,6 +309,7 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> FitOptions:
         max_tokens_limit=args.max_tokens_limit,
         normal_label=args.normal_label,
         threshold_percentile=args.threshold_percentile,
+        denoise=args.denoise,
         reload_url=args.reload_url,
         api_key=args.api_key,
         command=" ".join(["nnserve-train", *map(shlex.quote, argv)]),

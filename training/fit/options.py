@@ -11,6 +11,7 @@ DEFAULT_TEST_FRACTION = 0.15
 DEFAULT_SPLIT_SEED = 20240
 DEFAULT_MAX_CORRUPT_FRACTION = 0.01
 DEFAULT_THRESHOLD_PERCENTILE = 99.0
+DEFAULT_DENOISE = 0.0
 DEFAULT_MAX_CATEGORIES = 64
 DEFAULT_MAX_LENGTH = 128
 DEFAULT_VOCAB_SIZE_TEXT = 4000
@@ -78,6 +79,8 @@ class FitOptions:
     # anomaly detection
     normal_label: str | None = None
     threshold_percentile: float = DEFAULT_THRESHOLD_PERCENTILE
+    denoise: float = DEFAULT_DENOISE
+    """Images: each training image loses a random 0..denoise share of its pixels to background (0 = off)."""
     # after publishing
     reload_url: str | None = None
     api_key: str | None = None
