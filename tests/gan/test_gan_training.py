@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from gan_testkit import COMMITTED
+from PIL import Image
 
 from service.schema.config import CARD_FILE, CURVES_FILE, METRICS_FILE, MODEL_FILE, load_config
 from training.adversarial import GANOptions, train_gan
@@ -17,6 +18,7 @@ from training.cli import main
 from training.export import PARITY_TOLERANCE
 from training.fit.errors import DataError
 from training.gan_quality import frechet_distance, mean_pairwise_distance
+from training.gan_report import write_grid
 
 IMAGES = np.random.default_rng(0).uniform(0, 16, (96, 1, 8, 8)).astype(np.float32)
 
@@ -95,3 +97,10 @@ def test_train_digits_gan_without_its_judge_names_the_missing_model(tmp_path: Pa
     with pytest.raises(DataError, match="--judge digits-cnn: no versions of 'digits-cnn'"):
         main(["train", "digits-gan", "--dry-run", "--no-progress", "--repository", str(tmp_path)])
     assert not (tmp_path / "digits-gan").exists()
+
+
+def test_write_grid_draws_one_row_of_served_images_per_class(tmp_path: Path) -> None:
+    path = write_grid(COMMITTED / "digits-gan", tmp_path / "grid.png", seed=0, per_class=5)
+    with Image.open(path) as picture:
+        assert picture.size == ((5 * 9 - 1) * 4, (10 * 9 - 1) * 4)  # 8x8 tiles, 1-pixel gaps, 4x
+        assert picture.getextrema()[1] > 200  # bright ink drawn, not a blank canvas
