@@ -220,6 +220,7 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         "--output-max",
         type=_positive_float,
         default=None,
+        metavar="MAX",
         help="the generated images' values span 0..MAX, served as PNG levels 0..255 (default: 1; above ~16 "
         "float32 rounding can break the 1e-4 export parity limit)",
     )
@@ -227,6 +228,7 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         "--png-scale",
         type=_positive_int,
         default=None,
+        metavar="N",
         help="default enlargement of the served PNGs, 1..32 (default: 128 // image size)",
     )
     serve = fit.add_argument_group("after publishing")

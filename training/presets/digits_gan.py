@@ -1,9 +1,9 @@
 """digits-gan: `fit --task image-generation` on scikit-learn's 8x8 digits, judged by digits-cnn, fixed settings.
 
-The equivalent user command, were the digits a CSV of PNG paths with a split column and digits-cnn in
-the repository: `nnserve-train fit digits-gan --task image-generation --data DIGITS --split-column split
---judge digits-cnn --output-max 16 --png-scale 8 --epochs 100 --batch-size 64`. The generator serves the
-digits' own 0..16 values (as digits-cnn takes them) and 64x64 PNGs; digits-cnn must be trained first
+The equivalent of `nnserve-train fit digits-gan --task image-generation --split-column split --judge
+digits-cnn --output-max 16 --png-scale 8 --epochs 100 --batch-size 64` on the digits as `load` holds them
+(decoded 0..16 images, the fixed split as their split column). The generator serves the digits' own
+0..16 values (what digits-cnn takes) as 64x64 PNGs; digits-cnn must be in the repository first
 (`make models` and `nnserve-train all` train it before this one).
 """
 

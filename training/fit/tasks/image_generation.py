@@ -68,7 +68,7 @@ EPOCH_SEED = 1
 EPOCH_PER_CLASS = 50
 PNG_SIDE = 128
 """Default served PNG side: the scale is PNG_SIDE // image size (at least 1), unless --png-scale."""
-BASELINE = "class-mean images plus noise | real training images"
+BASELINE = "class-mean images plus noise; real training images"
 
 
 @dataclass(frozen=True)
