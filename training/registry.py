@@ -12,7 +12,7 @@ FAMILY_MODULES: dict[str, str] = {
     "text-lstm": "training.families.text_lstm",
     "text-transformer": "training.families.text_transformer",
     "digits-ae": "training.presets.digits_ae",
-    "digits-gan": "training.families.digits_gan",
+    "digits-gan": "training.presets.digits_gan",
     "tiny-gpt": "training.presets.tiny_gpt",
 }
 

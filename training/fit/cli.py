@@ -30,6 +30,13 @@ def _rate(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 < value < 1.0:
@@ -256,6 +263,29 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         help="images: train as a denoising autoencoder, each training image losing a random 0..RATE share of "
         "its pixels to background, the target the clean image; 0 turns it off",
     )
+    generation = fit.add_argument_group("image generation")
+    generation.add_argument(
+        "--judge",
+        default=None,
+        metavar="MODEL",
+        help="an image classifier in the repository, with the data's classes and image settings, that judges "
+        "the generator (default: fit trains one on the same data and split, never published)",
+    )
+    generation.add_argument(
+        "--output-max",
+        type=_positive_float,
+        default=None,
+        metavar="MAX",
+        help="the generated images' values span 0..MAX, served as PNG levels 0..255 (default: 1; above ~16 "
+        "float32 rounding can break the 1e-4 export parity limit)",
+    )
+    generation.add_argument(
+        "--png-scale",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="default enlargement of the served PNGs, 1..32 (default: 128 // image size)",
+    )
     serve = fit.add_argument_group("after publishing")
     serve.add_argument(
         "--reload",
@@ -310,6 +340,9 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> FitOptions:
         normal_label=args.normal_label,
         threshold_percentile=args.threshold_percentile,
         denoise=args.denoise,
+        judge=args.judge,
+        output_max=args.output_max,
+        png_scale=args.png_scale,
         reload_url=args.reload_url,
         api_key=args.api_key,
         command=" ".join(["nnserve-train", *map(shlex.quote, argv)]),

@@ -81,6 +81,13 @@ class FitOptions:
     threshold_percentile: float = DEFAULT_THRESHOLD_PERCENTILE
     denoise: float = DEFAULT_DENOISE
     """Images: each training image loses a random 0..denoise share of its pixels to background (0 = off)."""
+    # image generation
+    judge: str | None = None
+    """An image classifier already in the repository that judges the generator (None = `fit` trains one)."""
+    output_max: float | None = None
+    """The generated images' values span 0..output_max (None = 1)."""
+    png_scale: int | None = None
+    """Default enlargement of the served PNGs (None = 128 // image size)."""
     # after publishing
     reload_url: str | None = None
     api_key: str | None = None
