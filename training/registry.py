@@ -9,8 +9,8 @@ from training.family import Family
 # name -> module under training.families exposing `FAMILY: Family`
 FAMILY_MODULES: dict[str, str] = {
     "digits-cnn": "training.families.digits_cnn",
-    "text-lstm": "training.families.text_lstm",
-    "text-transformer": "training.families.text_transformer",
+    "text-lstm": "training.presets.text_lstm",
+    "text-transformer": "training.presets.text_transformer",
     "digits-ae": "training.families.digits_ae",
     "digits-gan": "training.families.digits_gan",
     "tiny-gpt": "training.families.tiny_gpt",
