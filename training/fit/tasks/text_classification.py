@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from service.schema.config import (
     TOKENIZER_FILE,
@@ -203,7 +205,7 @@ def publish(data: LabelledTexts, options: FitOptions, started: float) -> TrainRe
     model, hparams = build(arch, tokenizer.get_vocab_size(), pad_id, len(labels), options)
     config = common.fit_config(DEFAULTS[arch], options)
 
-    def part(rows: np.ndarray, shuffle: bool) -> Any:
+    def part(rows: np.ndarray, shuffle: bool) -> DataLoader[tuple[torch.Tensor, ...]]:
         ids, mask = encode(tokenizer, [texts[i] for i in rows])
         return token_batches(ids, mask, y[rows], padding, config.batch_size, shuffle, generator)
 
