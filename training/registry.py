@@ -1,4 +1,4 @@
-"""Every family the CLI knows, imported lazily so `--help` does not pay for torch."""
+"""Every bundled model the CLI knows, imported lazily so `--help` does not pay for torch."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import importlib
 
 from training.family import Family
 
-# name -> module under training.families exposing `FAMILY: Family`
+# name -> module under training.presets exposing `FAMILY: Family` (a `fit` task at fixed settings)
 FAMILY_MODULES: dict[str, str] = {
     "digits-cnn": "training.presets.digits_cnn",
-    "text-lstm": "training.families.text_lstm",
-    "text-transformer": "training.families.text_transformer",
+    "text-lstm": "training.presets.text_lstm",
+    "text-transformer": "training.presets.text_transformer",
     "digits-ae": "training.presets.digits_ae",
     "digits-gan": "training.presets.digits_gan",
     "tiny-gpt": "training.presets.tiny_gpt",

@@ -242,6 +242,13 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         help=f"tokenizer vocabulary (default: {defaults.DEFAULT_VOCAB_SIZE_TEXT} for "
         f"classification, {defaults.DEFAULT_VOCAB_SIZE_GPT} for generation)",
     )
+    tables.add_argument(
+        "--positive-label",
+        default=None,
+        metavar="LABEL",
+        help="text-classification with two classes: report precision, recall and F1 of this class "
+        "(default: none, macro F1)",
+    )
     anomaly = fit.add_argument_group("anomaly detection")
     anomaly.add_argument(
         "--normal-label",
@@ -330,6 +337,7 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> FitOptions:
         arch=args.arch,
         max_length=args.max_length,
         vocab_size=args.vocab_size,
+        positive_label=args.positive_label,
         width=args.width,
         layers=args.layers,
         context=args.context,

@@ -64,6 +64,8 @@ class FitOptions:
     """text-classification: lstm | transformer (default transformer)."""
     max_length: int = DEFAULT_MAX_LENGTH
     vocab_size: int | None = None
+    positive_label: str | None = None
+    """text-classification with two classes: the class whose precision, recall and F1 are reported."""
     # architecture sizes (None = the task's rule)
     width: int | None = None
     layers: int | None = None
