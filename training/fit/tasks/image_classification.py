@@ -7,7 +7,6 @@ The bundled digits-cnn is this task on scikit-learn's digits (training/presets/d
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,13 +137,6 @@ def evaluate(loaded: LabelledImages, options: FitOptions, version_dir: Path) -> 
     test_x, test_y = loaded.images.pixels[test].astype(np.float32), loaded.y[test]
     (probabilities,) = run_in_batches(open_session(version_dir), {"pixels": test_x})
     return {"split": "test", "n": len(test_y), **common.classification(test_y, probabilities)}
-
-
-def run(options: FitOptions) -> TrainResult:
-    """`load` then `publish`: image-generation trains its judge through this (`training.fit.tasks.run`
-    does the same for any task)."""
-    started = time.perf_counter()
-    return publish(load(options), options, started)
 
 
 def publish(loaded: LabelledImages, options: FitOptions, started: float) -> TrainResult:
