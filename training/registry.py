@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from training.family import Family
 
-# name -> module under training.presets exposing `FAMILY: Family` (a `fit` task at fixed settings)
+if TYPE_CHECKING:
+    from training.presets import Preset
+
+# name -> module under training.presets exposing `PRESET` (a `fit` task at fixed settings) and its `FAMILY`
 FAMILY_MODULES: dict[str, str] = {
     "digits-cnn": "training.presets.digits_cnn",
     "text-lstm": "training.presets.text_lstm",
@@ -26,3 +30,9 @@ def get_family(name: str) -> Family:
         raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILY_MODULES)}")
     family: Family = importlib.import_module(FAMILY_MODULES[name]).FAMILY
     return family
+
+
+def get_preset(name: str) -> Preset:
+    get_family(name)  # the same unknown-name error
+    preset: Preset = importlib.import_module(FAMILY_MODULES[name]).PRESET
+    return preset

@@ -37,6 +37,16 @@ class Preset:
     """FitOptions fields the preset fixes (architecture, schedule, augmentation): its `fit` flags."""
 
 
+def fit_flags(preset: Preset) -> str:
+    """The preset's settings as `fit` flags: what to add to `fit NAME --task T --data PATH` to train a
+    model on your own data the way the bundled one is trained (the bundled split column aside)."""
+    flags = []
+    for key, value in preset.settings.items():
+        if key != "split_column":
+            flags.append(f"--{key.replace('_', '-')} {value}")
+    return " ".join(flags)
+
+
 def retrain_command(name: str, options: TrainOptions, version: int) -> str:
     parts = ["nnserve-train train", name, f"--seed {options.seed}", f"--version {version}"]
     if options.epochs is not None:
@@ -82,6 +92,7 @@ def as_family(preset: Preset) -> Family:
     return Family(
         name=preset.name,
         summary=preset.summary,
+        task=preset.task,
         train=lambda options: train(preset, options),
         evaluate=lambda repository, version: evaluate(preset, repository, version),
     )
