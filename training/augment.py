@@ -14,9 +14,12 @@ class AffineJitter:
     """Small random shifts, rotations and scalings, fresh for every image of every training batch.
 
     Sizes are relative to the image, so one setting suits 8x8 digits and 64x64 photos alike. Pixels the
-    transform uncovers repeat the nearest edge pixel, so the background stays the background whatever
-    its polarity or colour (dark ink on white, white ink on black, a colour photo). No flips: they
-    change the meaning of digits and letters.
+    transform uncovers take the image's background level (per channel, the median of its border), so the
+    background stays the background whatever its polarity or colour (dark ink on white, white ink on
+    black, a colour photo). Not the nearest edge pixel: digits touch their frame, and repeating the
+    edge smears strokes outwards, so a model never sees a smaller digit in a wider margin (shrunk to 80%,
+    the test digits fell from 0.93 to 0.51 accuracy with edge repeating). No flips: they change the
+    meaning of digits and letters.
     """
 
     max_shift: float = 0.125
@@ -29,7 +32,7 @@ class AffineJitter:
         return (
             f"augmentation: random shifts up to {self.max_shift:.1%} of the side, rotations up to "
             f"{self.max_degrees:g} degrees and scaling by up to {self.max_scale:.0%}, fresh for every training "
-            "batch (uncovered pixels repeat the edge)"
+            "batch (uncovered pixels take the background level: the median of the image's border)"
         )
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -47,7 +50,17 @@ class AffineJitter:
             [torch.stack([cos, -sin, shift[:, 0]], dim=1), torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1
         ).to(images.device)  # (B, 2, 3): output grid -> input sampling positions
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        background = border_median(images)  # (B, C, 1, 1)
+        moved = F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return moved + background
+
+
+def border_median(images: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, 1, 1): each image's background level, the median of its outermost pixels."""
+    border = torch.cat(
+        [images[..., 0, :], images[..., -1, :], images[..., 1:-1, 0], images[..., 1:-1, -1]], dim=-1
+    )  # (B, C, 2H + 2W - 4)
+    return border.median(dim=-1).values[..., None, None]
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,21 @@ def test_fit_augment_rejects_an_unknown_kind(fit_data: dict[str, Path], tmp_path
 
 
 def test_affine_jitter_keeps_a_bright_background_bright() -> None:
-    """Dark ink on white: uncovered pixels repeat the edge, so no black border appears."""
+    """Dark ink on white: uncovered pixels take the background level, so no black border appears."""
     white = torch.full((16, 1, 12, 12), 255.0)
     jittered = AffineJitter(max_shift=0.25)(white, torch.Generator().manual_seed(0))
     assert torch.allclose(jittered, white)
+
+
+def test_affine_jitter_fills_a_zoomed_out_frame_with_background_not_the_strokes_at_its_edge() -> None:
+    """A stroke touching the frame (as digits do) must not be smeared into the margin a zoom-out opens:
+    repeating edge pixels did that, and the model then failed on digits drawn smaller than the frame."""
+    image = torch.zeros(32, 1, 16, 16)
+    image[:, :, :, 7:9] = 16.0  # a vertical stroke from the top edge to the bottom edge
+    zoomed = AffineJitter(max_shift=0.0, max_degrees=0.0, max_scale=0.3)(image, torch.Generator().manual_seed(2))
+    zoomed_out = zoomed[:, 0, 0, :].sum(dim=1) == 0  # top row empty: this image was shrunk
+    assert zoomed_out.any()
+    assert zoomed[zoomed_out][:, 0, 0, :].abs().max() == 0.0  # the margin is background, not ink
 
 
 def test_affine_jitter_moves_ink_by_at_most_its_share_of_the_side() -> None:

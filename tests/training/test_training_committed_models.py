@@ -109,6 +109,25 @@ def test_digits_cnn_scales_raw_pixels_inside_the_graph() -> None:
     assert (probabilities.argmax(axis=1) == test.y[:32]).mean() >= 0.9
 
 
+def test_digits_cnn_keeps_its_accuracy_on_digits_drawn_smaller_than_the_frame() -> None:
+    """Uploads and the drawing pad frame a digit with a margin the training digits rarely have: the test
+    digits shrunk to 80% in the middle of the frame must still be read (0.93 for the committed model;
+    0.51 when the augmentation repeated edge pixels instead of filling with background)."""
+    from PIL import Image
+
+    from training.data.digits import load_digits_split
+
+    test = load_digits_split().test
+    shrunk = []
+    for digit in test.x[:, 0]:
+        big = Image.fromarray((digit * 255 / 16).astype(np.uint8)).resize((64, 64), Image.BILINEAR)
+        frame = Image.new("L", (64, 64), 0)
+        frame.paste(big.resize((51, 51), Image.BILINEAR), (6, 6))
+        shrunk.append(np.asarray(frame.resize((8, 8), Image.BOX), dtype=np.float32) * 16 / 255)
+    (probabilities,) = session("digits-cnn").run(None, {"pixels": np.stack(shrunk)[:, None]})
+    assert (probabilities.argmax(axis=1) == test.y).mean() >= 0.85
+
+
 @cache
 def baseline() -> dict[str, float]:
     """TF-IDF + logistic regression on the same split, computed here independently of training/."""
