@@ -1,4 +1,4 @@
-"""The TF-IDF + logistic-regression baseline every text model is reported beside.
+"""The TF-IDF + logistic-regression baseline every text classifier is reported beside.
 
 A strong classical baseline on the same split tells whether a neural model earns its cost; it is fit
 on the training split only and scored on the test split.
@@ -9,9 +9,6 @@ from __future__ import annotations
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-
-from training.data.spam import Texts
-from training.evaluate import classification_metrics
 
 BASELINE_NAME = "tfidf-logreg"
 NGRAM_RANGE = (1, 2)
@@ -24,8 +21,3 @@ def baseline_pipeline() -> Pipeline:
         TfidfVectorizer(ngram_range=NGRAM_RANGE, sublinear_tf=True),
         LogisticRegression(C=C, max_iter=2000),
     )
-
-
-def tfidf_logreg(train: Texts, test: Texts, positive: int) -> dict[str, float]:
-    pipeline = baseline_pipeline().fit(train.texts, train.y)
-    return classification_metrics(test.y, pipeline.predict(test.texts), positive=positive)

@@ -1,6 +1,6 @@
-"""nnserve-train: train, export and evaluate the bundled model families.
+"""nnserve-train: train, export and evaluate the bundled models (presets of `fit`) and models on your own data.
 
-Only the standard library is imported at start-up; torch and each family are imported when a
+Only the standard library is imported at start-up; torch and each preset are imported when a
 subcommand needs them, so `--help` is instant and works without the `train` extra.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from training.family import TrainOptions, TrainResult
 from training.fit.cli import add_fit_parser, options_from, run_fit
 from training.fit.tasks import get_task, task_names
-from training.registry import family_names, get_family
+from training.registry import family_names, get_family, get_preset
 
 DEFAULT_REPOSITORY = Path("models")
 DEFAULT_SEED = 0
@@ -34,7 +34,7 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
         "--epochs",
         type=_positive_int,
         default=None,
-        help="maximum epochs (default: the family's own; early stopping may end sooner)",
+        help="maximum epochs (default: the preset's own; early stopping may end sooner)",
     )
     parser.add_argument(
         "--seed",
@@ -60,9 +60,10 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnserve-train",
-        description="Train the bundled model families on their bundled data (or your own data with `fit`), "
-        "export them to ONNX (with a parity check against torch) and write versions into a model "
-        "repository; evaluate exported versions through ONNX Runtime on the held-out test split.",
+        description="Train models on your own data (`fit`) or the bundled models on their bundled data "
+        "(`train`: each is a preset of `fit`, the same task code at fixed settings), export them to ONNX "
+        "with a parity check against torch, and publish versions atomically into a model repository; "
+        "evaluate exported versions through ONNX Runtime on the held-out test split.",
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -72,14 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"model repository folder (default: {DEFAULT_REPOSITORY})",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("list", help="list the model families and what each trains on")
+    sub.add_parser("list", help="list the bundled models (with the fit task each is a preset of) and the fit tasks")
 
     train = sub.add_parser(
         "train",
         parents=[common],
-        help="train one family and write a new version",
-        description="Train one family, export model.onnx, check parity, evaluate it on "
-        "the test split and write config.yaml, card.md, metrics.json and curves.png.",
+        help="train one bundled model and write a new version",
+        description="Train one bundled model: its fit task on the bundled data at the preset's fixed "
+        "settings (training/presets/NAME.py). Exports model.onnx, checks parity, evaluates it and a "
+        "classical baseline on the fixed test split, and publishes config.yaml, card.md, metrics.json "
+        "and curves.png atomically.",
     )
     train.add_argument("name", choices=family_names(), metavar="NAME", help=f"one of: {', '.join(family_names())}")
     _add_train_options(train)
@@ -103,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     every = sub.add_parser(
         "all",
         parents=[common],
-        help="train every family in turn (what `make models` runs)",
-        description=f"Train every registered family in turn: {', '.join(family_names())}.",
+        help="train every bundled model in turn (what `make models` runs)",
+        description=f"Train every bundled model in turn: {', '.join(family_names())}.",
     )
     _add_train_options(every)
     add_fit_parser(sub, common)
@@ -134,9 +137,12 @@ def _report(result: TrainResult) -> None:
 
 
 def _list() -> int:
+    from training.presets import fit_flags
+
     for name in family_names():
         try:
-            summary = get_family(name).summary
+            family = get_family(name)
+            summary = f"{family.summary}\n{'':<18} = fit --task {family.task} {fit_flags(get_preset(name))}"
         except ImportError as exc:
             summary = f"(unavailable: {exc})"
         print(f"{name:<18} {summary}")

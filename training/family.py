@@ -1,4 +1,4 @@
-"""The contract every model family implements, so the CLI can train, export and evaluate any of them."""
+"""What the CLI needs of a bundled model (a preset of a `fit` task): train, evaluate, describe."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ class Family:
     name: str
     """Model name in the repository, e.g. `digits-cnn`."""
     summary: str
+    task: str
+    """The `fit` task it is a preset of (training/presets/)."""
     train: Callable[[TrainOptions], TrainResult]
     evaluate: Callable[[Path, int | None], dict[str, Any]]
     """(repository, version or None for latest) -> the JSON object that `nnserve-train evaluate NAME --json`

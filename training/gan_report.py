@@ -9,9 +9,12 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from service.schema.config import ModelConfig
+from service.schema.config import ModelConfig, load_config
+from service.tasks.latents import draw_latents
 from training.adversarial import GANResult
 from training.card import CardText, flatten_metrics, metric_cell, tensor_lines
+from training.evaluate import open_session
+from training.repository import resolve_version
 
 
 def plot_gan_curves(result: GANResult, path: Path, title: str) -> Path:
@@ -64,6 +67,22 @@ def save_grid(images: np.ndarray, path: Path, top: float, scale: int = 4) -> Pat
     )
     picture.save(path, optimize=True)
     return path
+
+
+def write_grid(model_dir: Path, path: Path, seed: int = 0, per_class: int = 12) -> Path:
+    """A PNG grid of a conditional generator's latest version (the README's, docs/img/): row c holds the
+    images that `:predict` serves for `{"label": c, "seed": seed, "count": per_class}`."""
+    settings = load_config(model_dir).image_generation
+    if settings is None or settings.label is None:
+        raise ValueError(f"{model_dir}: not a class-conditional image generator")
+    _, version_dir = resolve_version(model_dir.parent, model_dir.name, None)
+    session = open_session(version_dir)
+    z = draw_latents(seed, per_class, settings.z_dim)
+    rows = [
+        session.run(None, {settings.z: z, settings.label: np.full(per_class, c, dtype=np.int64)})[0]
+        for c in range(len(settings.labels))
+    ]
+    return save_grid(np.stack(rows)[:, :, 0], path, settings.value_range[1])
 
 
 def render_gan_card(

@@ -1,19 +1,23 @@
-"""Every family the CLI knows, imported lazily so `--help` does not pay for torch."""
+"""Every bundled model the CLI knows, imported lazily so `--help` does not pay for torch."""
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from training.family import Family
 
-# name -> module under training.families exposing `FAMILY: Family`
+if TYPE_CHECKING:
+    from training.presets import Preset
+
+# name -> module under training.presets exposing `PRESET` (a `fit` task at fixed settings) and its `FAMILY`
 FAMILY_MODULES: dict[str, str] = {
-    "digits-cnn": "training.families.digits_cnn",
-    "text-lstm": "training.families.text_lstm",
-    "text-transformer": "training.families.text_transformer",
-    "digits-ae": "training.families.digits_ae",
-    "digits-gan": "training.families.digits_gan",
-    "tiny-gpt": "training.families.tiny_gpt",
+    "digits-cnn": "training.presets.digits_cnn",
+    "text-lstm": "training.presets.text_lstm",
+    "text-transformer": "training.presets.text_transformer",
+    "digits-ae": "training.presets.digits_ae",
+    "digits-gan": "training.presets.digits_gan",
+    "tiny-gpt": "training.presets.tiny_gpt",
 }
 
 
@@ -26,3 +30,9 @@ def get_family(name: str) -> Family:
         raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILY_MODULES)}")
     family: Family = importlib.import_module(FAMILY_MODULES[name]).FAMILY
     return family
+
+
+def get_preset(name: str) -> Preset:
+    get_family(name)  # the same unknown-name error
+    preset: Preset = importlib.import_module(FAMILY_MODULES[name]).PRESET
+    return preset

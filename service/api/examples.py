@@ -192,11 +192,11 @@ PREDICT_CLASS_RESPONSE = {
     "predictions": [
         {
             "label": "0",
-            "score": 0.9999964237213135,
+            "score": 0.9999998807907104,
             "top_k": [
-                {"label": "0", "score": 0.9999964237213135},
-                {"label": "8", "score": 1.2252338592588785e-6},
-                {"label": "5", "score": 6.223351647349773e-7},
+                {"label": "0", "score": 0.9999998807907104},
+                {"label": "6", "score": 1.0842152420309503e-7},
+                {"label": "5", "score": 7.941518553877813e-9},
             ],
         }
     ],
@@ -205,8 +205,8 @@ PREDICT_ANOMALY_RESPONSE = {
     "model_name": "digits-ae",
     "model_version": "1",
     "predictions": [
-        {"score": 1.67183518409729, "threshold": 7.057318687438965, "is_anomaly": False},
-        {"score": 50.89076232910156, "threshold": 7.057318687438965, "is_anomaly": True},
+        {"score": 1.2849836349487305, "threshold": 5.0115132331848145, "is_anomaly": False},
+        {"score": 37.67090606689453, "threshold": 5.0115132331848145, "is_anomaly": True},
     ],
 }
 GENERATED_SEVEN_PNG_B64 = (

@@ -1,4 +1,4 @@
-"""The tiny-gpt family end to end: a dry run into a fresh repository, evaluation, the export checks."""
+"""The tiny-gpt preset end to end: a dry run into a fresh repository, evaluation, the export checks."""
 
 from __future__ import annotations
 
@@ -17,14 +17,16 @@ from service.generation.params import SamplingParams
 from service.generation.runner import SessionRunner
 from service.schema.config import MODEL_FILE, TOKENIZER_FILE, load_config
 from training.export import ExportError
-from training.families import tiny_gpt
 from training.family import TrainOptions, TrainResult
+from training.fit.decoding import PARITY_FILE, PARITY_PROMPTS, PARITY_TOKENS, check_decoding
 from training.models.tiny_gpt import GPTConfig, TinyGPT
+from training.presets import tiny_gpt
 
 pytestmark = pytest.mark.slow
 
 PERPLEXITY_FLOOR = 150.0
-"""A unigram model of this tokenizer scores about 430 on the held-out plays; the committed decoder 93-107."""
+"""A unigram model of this tokenizer scores about 430 on the held-out plays, the bigram baseline 91 on the
+test plays; the committed decoder 93 (validation) and 107 (test)."""
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +43,23 @@ def test_dry_run_writes_a_complete_version(dry_run: TrainResult) -> None:
         "card.md",
         "metrics.json",
         "curves.png",
-        tiny_gpt.PARITY_FILE,
+        PARITY_FILE,
     } <= files
     assert (dry_run.version_dir / MODEL_FILE).stat().st_size < 8 * 1024 * 1024
-    record = json.loads((dry_run.version_dir / tiny_gpt.PARITY_FILE).read_text())
+    record = json.loads((dry_run.version_dir / PARITY_FILE).read_text())
     assert record["passed"] is True
-    assert len(record["prompts"]) == len(tiny_gpt.PARITY_PROMPTS)
+    assert len(record["prompts"]) == PARITY_PROMPTS
     card = (dry_run.version_dir / "card.md").read_text()
     assert "Dry run" in card and "nnserve-train train tiny-gpt" in card
+
+
+def test_dry_run_shares_the_fit_code_path(dry_run: TrainResult) -> None:
+    """The preset ran `fit --task text-generation`: its metrics.json has the fit layout and the baseline."""
+    recorded = json.loads((dry_run.version_dir / "metrics.json").read_text())
+    assert recorded["task"] == "text-generation"
+    assert recorded["data"]["split"].startswith("by whole play")
+    assert recorded["test"]["baseline"]["name"].startswith("bigram")
+    assert recorded["hyperparameters"]["context_length"] == tiny_gpt.SETTINGS["context"]
 
 
 def test_dry_run_config_matches_the_graph(dry_run: TrainResult) -> None:
@@ -75,14 +86,17 @@ async def test_dry_run_version_generates_text(dry_run: TrainResult) -> None:
 
 
 def test_dry_run_reports_perplexity_from_evaluate(dry_run: TrainResult) -> None:
-    """`publish` ran the family's `evaluate` (ONNX Runtime) on the written version: these figures."""
+    """`publish` ran the task's scoring (ONNX Runtime) on the written version, and the preset's `evaluate`
+    gives the same figures again from the published files."""
     metrics = dry_run.metrics
-    assert metrics["model"] == "tiny-gpt" and metrics["version"] == dry_run.version
-    assert math.isclose(metrics["perplexity"], math.exp(metrics["validation_loss"]))
+    assert math.isclose(metrics["validation_perplexity"], math.exp(metrics["validation_loss"]))
     assert math.isclose(metrics["test_perplexity"], math.exp(metrics["test_loss"]))
-    assert 1 < metrics["perplexity"] < 10 * tiny_gpt.VOCAB_SIZE
+    assert 1 < metrics["validation_perplexity"] < 10 * tiny_gpt.SETTINGS["vocab_size"]
     recorded = json.loads((dry_run.version_dir / "metrics.json").read_text())
     assert recorded["test"] == metrics
+    again = tiny_gpt.FAMILY.evaluate(dry_run.version_dir.parents[1], dry_run.version)
+    assert again["model"] == "tiny-gpt" and again["version"] == dry_run.version
+    assert again["test_perplexity"] == pytest.approx(metrics["test_perplexity"], rel=1e-9)
 
 
 def test_check_decoding_rejects_a_graph_that_differs_from_torch(dry_run: TrainResult, tmp_path: Path) -> None:
@@ -92,8 +106,13 @@ def test_check_decoding_rejects_a_graph_that_differs_from_torch(dry_run: TrainRe
     stranger = TinyGPT(GPTConfig(**config.parameters["hyperparameters"]))
     tokenizer = Tokenizer.from_file(str(dry_run.version_dir / TOKENIZER_FILE))
     with pytest.raises(ExportError, match="differs from torch"):
-        tiny_gpt.check_decoding(
-            stranger, tokenizer, dry_run.version_dir / MODEL_FILE, tmp_path / "record.json"
+        check_decoding(
+            stranger,
+            tokenizer,
+            dry_run.version_dir / MODEL_FILE,
+            tmp_path / "record.json",
+            ("ROMEO:\n", "To be, or not to be"),
+            PARITY_TOKENS,
         )
     assert not (tmp_path / "record.json").exists()
 
@@ -101,5 +120,5 @@ def test_check_decoding_rejects_a_graph_that_differs_from_torch(dry_run: TrainRe
 def test_committed_model_beats_perplexity_floor(model_config: Any, version_dir: Path) -> None:
     """The bundled model, evaluated now through ONNX Runtime on the held-out plays."""
     metrics = tiny_gpt.FAMILY.evaluate(version_dir.parents[1], int(version_dir.name))
-    assert metrics["perplexity"] < PERPLEXITY_FLOOR
+    assert metrics["validation_perplexity"] < PERPLEXITY_FLOOR
     assert metrics["test_perplexity"] < PERPLEXITY_FLOOR

@@ -18,16 +18,12 @@ from tokenizers import Tokenizer
 
 from service.schema.config import TOKENIZER_FILE, GenerationSettings, load_config
 from training.cli import main
-from training.families.tiny_gpt import (
-    EVALUATION_BATCH,
-    OrtDecoder,
-    stream_windows,
-    summed_nll,
-    window_feeds,
-)
 from training.fit.corpus import split_corpus
+from training.fit.decoding import OrtDecoder
 from training.fit.options import FitOptions
+from training.fit.perplexity import EVALUATION_BATCH, summed_nll, window_feeds
 from training.fit.tasks.text_generation import encode_parts
+from training.fit.windows import stream_windows
 from training.models.tiny_gpt import GPTConfig
 
 NAME = "gpt"
@@ -61,7 +57,7 @@ def _held_out(repository: Path, data: Path) -> tuple[Tokenizer, list[str], np.nd
     """The published tokenizer, the held-out text and its tokens, split exactly as the fit split them."""
     tokenizer = Tokenizer.from_file(str(repository / NAME / "1" / TOKENIZER_FILE))
     parts = split_corpus(data, FitOptions(name=NAME, task="text-generation", data=data))
-    return tokenizer, parts.test, encode_parts(parts, tokenizer)[2]
+    return tokenizer, parts.test, encode_parts(parts, tokenizer).test
 
 
 def _v2_input(name: str, array: np.ndarray) -> dict[str, Any]:

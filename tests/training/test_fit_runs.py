@@ -18,7 +18,7 @@ from training.cli import main
 from training.fit.options import FitOptions
 from training.fit.split import split_rows
 from training.fit.tables import read_table
-from training.fit.tasks.anomaly_detection import load_image_split
+from training.fit.tasks.anomaly_detection import load_images
 from training.fit.tasks.image_classification import load_labelled
 
 QUICK = ["--no-progress", "--seed", "0"]
@@ -160,7 +160,8 @@ def test_fit_image_anomaly_detector_flags_over_http_as_evaluated_offline(
     trained: dict[str, Any], server: Server, fit_data: dict[str, Path]
 ) -> None:
     options = FitOptions(name="zeros", task="anomaly-detection", data=fit_data["digits"], normal_label="0")
-    images, flags, split = load_image_split(options)
+    loaded = load_images(options)
+    images, flags, split = loaded.images, loaded.flags, loaded.split
     assert flags is not None
     anomalous = np.asarray([flags[i] == "anomaly" for i in split.test])
     instances = [{"b64": base64.b64encode(images.files[i].read_bytes()).decode()} for i in split.test]

@@ -78,3 +78,28 @@ def test_list_names_every_family(capsys: pytest.CaptureFixture[str]) -> None:
         "text-generation",
     ):
         assert task in out
+
+
+@pytest.mark.parametrize("name", ["digits-cnn", "text-lstm", "text-transformer", "digits-ae", "digits-gan", "tiny-gpt"])
+def test_list_shows_each_bundled_model_as_the_fit_command_it_equals(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The printed flags, parsed by `fit` itself, give exactly the preset's settings: a user copying them
+    onto their own data trains the way the bundled model is trained."""
+    import shlex
+
+    from training.cli import build_parser
+    from training.fit.cli import options_from
+    from training.registry import get_preset
+
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    command = lines[lines.index(next(line for line in lines if line.startswith(f"{name} "))) + 1].strip()
+    assert command.startswith("= fit --task ")
+    argv = ["fit", "mine", "--data", "somewhere", *shlex.split(command.removeprefix("= fit "))]
+    options = options_from(build_parser().parse_args(argv), argv)
+    preset = get_preset(name)
+    assert options.task == preset.task
+    for key, value in preset.settings.items():
+        if key != "split_column":
+            assert getattr(options, key) == value, key

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from training.export import PARITY_BATCH_SIZES, PARITY_TOLERANCE, ExportError, ExportSpec, export_onnx
-from training.families.text_classifier import random_text_inputs
+from training.fit.text_batches import random_text_inputs
 from training.models.heads import Probabilities
 from training.models.lstm import LSTMConfig, TextLSTM
 

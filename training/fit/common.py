@@ -29,15 +29,15 @@ def class_labels(labels: Sequence[str], where: str) -> list[str]:
 
 
 def fit_config(defaults: FitConfig, options: FitOptions) -> FitConfig:
-    """The task's defaults with the user's --epochs, --batch-size and --lr applied."""
-    changes: dict[str, Any] = {}
-    if options.epochs is not None:
-        changes["epochs"] = options.epochs
-    if options.batch_size is not None:
-        changes["batch_size"] = options.batch_size
-    if options.lr is not None:
-        changes["lr"] = options.lr
-    return replace(defaults, **changes)
+    """The task's defaults with the user's --epochs, --batch-size, --lr, --weight-decay and --patience."""
+    given = {
+        "epochs": options.epochs,
+        "batch_size": options.batch_size,
+        "lr": options.lr,
+        "weight_decay": options.weight_decay,
+        "patience": options.patience,
+    }
+    return replace(defaults, **{key: value for key, value in given.items() if value is not None})
 
 
 def device(options: FitOptions) -> torch.device:

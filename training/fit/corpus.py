@@ -25,6 +25,8 @@ class CorpusParts:
     test: list[str]
     """Each part: the pieces of documents that fall in it, in order."""
     characters: int
+    rule: str = "by position (train first, then validation, then test)"
+    """How the parts were cut, for the card."""
 
 
 def read_corpus(path: Path) -> tuple[list[Path], list[str]]:

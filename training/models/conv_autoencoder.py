@@ -3,7 +3,8 @@
 Encoder: strided conv3x3-BN-ReLU blocks, each halving the side, as many as `scaled_cnn.halvings`
 allows (8 -> 1, 28 -> 2, 32 -> 3, 64 -> 4), channels `width * 2**i` capped at 4 * width; dropout and a
 linear map to a `latent`-dimensional code. The decoder mirrors it with transposed convolutions and
-ends in a sigmoid, so it reconstructs pixels in 0..1 (the graph scales 0..255 input itself).
+ends in a sigmoid. The network works in 0..1: the graph maps the served `value_range` (the digits'
+0..16, decoded files' 0..1) onto it and the reconstruction back, so the score is in served units.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class ConvAEConfig:
     width: int = 16
     latent: int = 32
     dropout: float = 0.1
+    value_range: tuple[float, float] = (0.0, 1.0)
+    """The served pixel range (the image settings' `value_range`); the network sees it mapped onto 0..1."""
 
 
 class ConvAutoencoder(nn.Module):
@@ -53,19 +56,26 @@ class ConvAutoencoder(nn.Module):
         self.encoder = nn.Sequential(*encoder)
         self.decoder = nn.Sequential(*decoder)
 
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Reconstruction of raw 0..255 `pixels`, in 0..1, (B, C, H, W)."""
-        return self.decoder(self.encoder(pixels / 255.0))
+    def unit(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Served `pixels` mapped onto 0..1, the scale the network reconstructs in."""
+        low, high = self.config.value_range
+        return (pixels - low) / (high - low)
+
+    def forward(self, unit_pixels: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of `unit_pixels` (0..1, see `unit`), in 0..1, (B, C, H, W)."""
+        return self.decoder(self.encoder(unit_pixels))
 
 
 class ImageAnomalyScorer(nn.Module):
-    """The exported graph: per-image mean squared error in the 0..1 scale, and the reconstruction in 0..255."""
+    """The exported graph: served pixels -> per-image mean squared error and the reconstruction, both in
+    the served `value_range` units (so `score` is the MSE between `reconstruction` and the input)."""
 
     def __init__(self, autoencoder: ConvAutoencoder) -> None:
         super().__init__()
         self.autoencoder = autoencoder
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        reconstruction = self.autoencoder(pixels)  # (B, C, H, W) in 0..1
-        score = (reconstruction - pixels / 255.0).pow(2).mean(dim=(1, 2, 3))  # (B,)
-        return score, reconstruction * 255.0
+        low, high = self.autoencoder.config.value_range
+        reconstruction = low + self.autoencoder(self.autoencoder.unit(pixels)) * (high - low)  # (B, C, H, W)
+        score = (reconstruction - pixels).pow(2).mean(dim=(1, 2, 3))  # (B,)
+        return score, reconstruction

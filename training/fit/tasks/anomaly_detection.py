@@ -4,12 +4,15 @@ Which one follows the data: a folder, or a CSV with a `--path-column` column, is
 table is rows. The score is the reconstruction error, computed inside the graph. Only normal training
 items train the model; the threshold is the `--threshold-percentile` of the validation normal scores.
 With labels (class folders, or `--label-column`) and `--normal-label`, the held-out anomalies give AUROC.
+
+The image autoencoder works in the served `value_range` and its score is the mean squared error between
+its `reconstruction` and the input in those units. Decoded files are served in 0..1: at 0..255 float32
+rounding of the score alone breaks the 1e-4 parity limit (as for image-generation's 0..1 output).
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +22,11 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from service.schema.config import AnomalySettings, BatchingSettings, ModelConfig, TensorSpec
+from service.schema.config import AnomalySettings, BatchingSettings, ImagePreprocessing, ModelConfig, TensorSpec
+from training.augment import PixelDropout
 from training.card import CardText
 from training.evaluate import open_session, run_in_batches
-from training.export import ExportSpec
+from training.export import METADATA_PREFIX, ExportSpec
 from training.family import TrainResult
 from training.fit import common
 from training.fit.errors import DataError
@@ -33,7 +37,7 @@ from training.fit.split import Split, split_rows
 from training.fit.tables import TABLE_SUFFIXES, read_table
 from training.fit.tabular import TabularInput, features, fit_transform, random_features
 from training.fit.tasks.image_classification import content_keys
-from training.fit.tasks.tabular_classification import load_table_data, transformed
+from training.fit.tasks.tabular_classification import TableData, load_table_data, transformed
 from training.loop import FitConfig, StepOutput
 from training.models.conv_autoencoder import ConvAEConfig, ConvAutoencoder, ImageAnomalyScorer
 from training.models.mlp import DenseAEConfig, DenseAutoencoder, TabularAnomalyScorer
@@ -41,6 +45,10 @@ from training.models.mlp import DenseAEConfig, DenseAutoencoder, TabularAnomalyS
 SUMMARY = "normal images or rows (optionally labelled) -> conv or dense autoencoder, score = reconstruction error"
 DEFAULTS = FitConfig(epochs=60, batch_size=64, lr=3e-3, weight_decay=1e-4, patience=8)
 NORMAL, ANOMALY = "normal", "anomaly"
+SERVED_RANGE = (0.0, 1.0)
+"""Where decoded files (0..255) are served; a preset's arrays keep their own `value_range`."""
+THRESHOLD_KEY = "anomaly_threshold"
+"""ONNX metadata key holding the version's own threshold (config.yaml holds the latest version's)."""
 
 
 def _is_images(options: FitOptions) -> bool:
@@ -93,21 +101,54 @@ def _isolation_forest(train: np.ndarray, test: np.ndarray, is_anomaly: np.ndarra
     return out
 
 
+def _detected(labels: list[str] | None, flagged: np.ndarray, options: FitOptions) -> dict[str, float]:
+    """Per anomaly label among the test items: the share scoring above the threshold."""
+    if labels is None:
+        return {}
+    kinds = np.asarray(labels)
+    return {
+        kind: float(flagged[kinds == kind].mean()) for kind in dict.fromkeys(labels) if kind != options.normal_label
+    }
+
+
 def _threshold_rule(options: FitOptions) -> str:
     return (
         f"{options.threshold_percentile:g}th percentile of the anomaly score over the validation split's normal items"
     )
 
 
-def run(options: FitOptions) -> TrainResult:
-    return _run_images(options) if _is_images(options) else _run_table(options)
+@dataclass(frozen=True)
+class AnomalyImages:
+    """What `load` checked and prepared from images: decoded pixels, normal/anomaly flags, the split."""
+
+    images: DecodedImages
+    flags: list[str] | None
+    """Per image `normal` or `anomaly`; None when unlabelled (every image normal)."""
+    split: Split
+    served: ImagePreprocessing
+    """The served settings: pixels stored in `images.settings.value_range` are fed in `served.value_range`."""
+
+    def to_served(self, pixels: Any) -> Any:
+        """Stored pixels (a float array or tensor) mapped linearly onto the served range."""
+        (stored_low, stored_high), (low, high) = self.images.settings.value_range, self.served.value_range
+        return (pixels - stored_low) * ((high - low) / (stored_high - stored_low)) + low
+
+    def served_pixels(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.to_served(self.images.pixels[rows].astype(np.float32)), dtype=np.float32)
 
 
-def load_image_split(options: FitOptions) -> tuple[DecodedImages, list[str] | None, Split]:
-    """Decoded images, `normal`/`anomaly` per image (None when unlabelled), and the split stratified by it."""
-    source = list_images(options.data, options)
-    _anomaly_flags(source.labels, options, str(options.data))
-    images = decode_images(source, options)
+@dataclass(frozen=True)
+class AnomalyTable:
+    """What `load` checked and prepared from a table: the transform fitted on normal training rows, flags."""
+
+    data: TableData
+    flags: list[str] | None
+    x: np.ndarray
+    """Every row's feature vector in schema order."""
+
+
+def prepare_images(images: DecodedImages, options: FitOptions, served: ImagePreprocessing) -> AnomalyImages:
+    """Flags and the split (stratified by flag, or from the split values) of decoded or bundled images."""
     flags = _anomaly_flags(images.labels, options, str(options.data))
     split = split_rows(
         len(images.pixels),
@@ -117,22 +158,88 @@ def load_image_split(options: FitOptions) -> tuple[DecodedImages, list[str] | No
         split_values=images.split_values,
         where=lambda i: str(images.files[i]),
     )
-    return images, flags, split
+    return AnomalyImages(images, flags, split, served)
 
 
-def _run_images(options: FitOptions) -> TrainResult:
-    started = time.perf_counter()
-    images, flags, split = load_image_split(options)
-    x, settings = images.pixels, images.settings
+def load_images(options: FitOptions) -> AnomalyImages:
+    """The user's images, checked and decoded (0..255), served to the model in 0..1."""
+    source = list_images(options.data, options)
+    _anomaly_flags(source.labels, options, str(options.data))
+    images = decode_images(source, options)
+    return prepare_images(images, options, images.settings.model_copy(update={"value_range": SERVED_RANGE}))
+
+
+def load_table(options: FitOptions) -> AnomalyTable:
+    data = load_table_data(options, options.label_column, stratify=options.label_column is not None)
+    flags = _anomaly_flags([str(v) for v in data.labels] if options.label_column else None, options, str(options.data))
+    train_rows = _normal_rows(data.split.train, flags)
+    transform = fit_transform(data.table, data.feature_columns, data.kinds, train_rows, options.max_categories)
+    x = features(data.table, transform.schema, np.arange(len(data.table)))
+    return AnomalyTable(replace(data, transform=transform), flags, x)
+
+
+def load(options: FitOptions) -> AnomalyImages | AnomalyTable:
+    return load_images(options) if _is_images(options) else load_table(options)
+
+
+def _is_anomaly(flags: list[str] | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if flags is None else np.asarray([flags[i] == ANOMALY for i in rows], dtype=np.int64)
+
+
+def evaluate(loaded: AnomalyImages | AnomalyTable, options: FitOptions, version_dir: Path) -> dict[str, Any]:
+    """Test metrics of an exported version at its own threshold (from the graph's metadata)."""
+    session = open_session(version_dir)
+    threshold = float(session.get_modelmeta().custom_metadata_map[METADATA_PREFIX + THRESHOLD_KEY])
+    if isinstance(loaded, AnomalyImages):
+        test = loaded.split.test
+        feeds = {"pixels": loaded.served_pixels(test)}
+        labels = loaded.images.labels
+    else:
+        test = loaded.data.split.test
+        feeds = {loaded.data.transform.schema.input: loaded.x[test]}
+        labels = [str(v) for v in loaded.data.labels] if loaded.flags is not None else None
+    scores = run_in_batches(session, feeds)[0]
+    metrics: dict[str, Any] = {
+        "split": "test",
+        "n": len(test),
+        **common.anomaly_metrics(scores, _is_anomaly(loaded.flags, test), threshold),
+    }
+    detected = _detected(None if labels is None else [labels[i] for i in test], scores > threshold, options)
+    return {**metrics, "detected": detected} if detected else metrics
+
+
+def publish(loaded: AnomalyImages | AnomalyTable, options: FitOptions, started: float) -> TrainResult:
+    if isinstance(loaded, AnomalyImages):
+        return _publish_images(loaded, options, started)
+    return _publish_table(loaded, options, started)
+
+
+def _corruption(options: FitOptions, settings: ImagePreprocessing) -> PixelDropout | None:
+    """`--denoise`: lost pixels take the background level (the bright end for dark ink on light)."""
+    if options.denoise <= 0.0:
+        return None
+    return PixelDropout(options.denoise, background=1.0 if settings.channels == 1 and settings.ink == "dark" else 0.0)
+
+
+def _publish_images(loaded: AnomalyImages, options: FitOptions, started: float) -> TrainResult:
+    images, flags, split, settings = loaded.images, loaded.flags, loaded.split, loaded.served
+    x = images.pixels
     train_rows, val_rows = _normal_rows(split.train, flags), _normal_rows(split.val, flags)
-    ae = ConvAEConfig(image_size=settings.height, channels=settings.channels, width=options.width or 16)
-    model = ConvAutoencoder(ae)
+    ae = ConvAEConfig(
+        image_size=settings.height,
+        channels=settings.channels,
+        width=options.width or 16,
+        value_range=settings.value_range,
+    )
     generator = common.seed(options)
+    model = ConvAutoencoder(ae)
     config = common.fit_config(DEFAULTS, options)
+    corrupt = _corruption(options, settings)
 
     def step(net: nn.Module, batch: tuple[torch.Tensor]) -> StepOutput:
-        pixels = batch[0].float()
-        return StepOutput(nn.functional.mse_loss(net(pixels), pixels / 255.0), len(pixels))
+        clean = model.unit(loaded.to_served(batch[0].float()))  # (B, C, H, W) in 0..1
+        noisy = corrupt(clean, generator) if corrupt is not None and net.training else clean
+        return StepOutput(nn.functional.mse_loss(net(noisy), clean), len(clean))
 
     result = common.train(
         model,
@@ -143,20 +250,21 @@ def _run_images(options: FitOptions) -> TrainResult:
         options,
     )
     scorer = ImageAnomalyScorer(model).eval()
-    threshold = _threshold(_scores(scorer, x[val_rows]), options)
+    threshold = _threshold(_scores(scorer, loaded.served_pixels(val_rows)), options)
     shape = [-1, settings.channels, settings.height, settings.width]
-    test_x = x[split.test].astype(np.float32)
-    is_anomaly = None if flags is None else np.asarray([flags[i] == ANOMALY for i in split.test], dtype=np.int64)
-
-    def evaluate(version_dir: Path) -> dict[str, Any]:
-        scores, _ = run_in_batches(open_session(version_dir), {"pixels": test_x})
-        return {"split": "test", "n": len(test_x), **common.anomaly_metrics(scores, is_anomaly, threshold)}
+    low, high = settings.value_range
 
     def random_pixels(batch: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        return {"pixels": torch.rand(batch, *shape[1:], generator=gen) * 255.0}
+        return {"pixels": low + torch.rand(batch, *shape[1:], generator=gen) * (high - low)}
+
+    def unit_rows(rows: np.ndarray) -> np.ndarray:
+        return (loaded.served_pixels(rows).reshape(len(rows), -1) - low) / (high - low)
 
     hyperparameters = common.hyper(ae)
-    flat = x.reshape(len(x), -1).astype(np.float32) / 255.0
+    craft = ["loss: mean squared reconstruction error of the clean image (pixels scaled to 0..1)"]
+    if corrupt is not None:
+        craft.append(corrupt.describe())
+    craft.append(f"threshold {threshold:.4g}: {_threshold_rule(options)}")
     release = FitRelease(
         config=ModelConfig(
             name=options.name,
@@ -182,31 +290,35 @@ def _run_images(options: FitOptions) -> TrainResult:
             make_inputs=random_pixels,
             output_names=["score", "reconstruction"],
             dynamic_axes={"pixels": {0: "batch"}},
-            metadata={"model": options.name, "hyperparameters": hyperparameters, "anomaly_threshold": threshold},
+            metadata={"model": options.name, "hyperparameters": hyperparameters, THRESHOLD_KEY: threshold},
         ),
         fit=result,
         fit_config=config,
         hyperparameters=hyperparameters,
         card=CardText(
             data=(
-                f"{images.layout} at `{options.data}`: {len(x)} images, {len(images.skipped)} unreadable skipped"
+                f"{images.layout} (`{options.data}`): {len(x)} images, {len(images.skipped)} unreadable skipped"
                 + (f"; normal label `{options.normal_label}`" if flags else "; all normal")
                 + f". Trained on {len(train_rows)} normal training images. Split: {split.describe()}."
             ),
             architecture=(
-                "Convolutional autoencoder (strided conv encoder to a "
-                f"{ae.latent}-d code, transposed-conv decoder, sigmoid); `score` = per-image mean squared "
-                "error in the 0..1 pixel scale, computed in the graph."
+                f"Input mapped from the served range {low:g}..{high:g} onto 0..1 in the graph; convolutional "
+                f"autoencoder (strided conv encoder to a {ae.latent}-d code, transposed-conv decoder, sigmoid), "
+                f"reconstruction mapped back to {low:g}..{high:g}; `score` = per-image mean squared error "
+                f"between `reconstruction` and the input in those units, computed in the graph."
             ),
             evaluation=(
                 "The held-out test split: AUROC (when labelled anomalies are held out), precision and "
-                "recall at the threshold, and the share of normal items flagged. `baseline.*`: "
-                "IsolationForest on the pixels of the same normal training images."
+                "recall at the threshold, the share of normal items flagged, and `detected.<label>`: the "
+                "share of each anomaly label flagged. `baseline.*`: IsolationForest on the pixels of the "
+                "same normal training images."
             ),
-            craft=["loss: mean squared reconstruction error", f"threshold {threshold:.4g}: {_threshold_rule(options)}"],
+            craft=craft,
         ),
-        evaluate=evaluate,
-        baseline=_isolation_forest(flat[train_rows], flat[split.test], is_anomaly, options.seed),
+        evaluate=lambda version_dir: evaluate(loaded, options, version_dir),
+        baseline=_isolation_forest(
+            unit_rows(train_rows), unit_rows(split.test), _is_anomaly(flags, split.test), options.seed
+        ),
         data=common.data_summary(
             split,
             images.layout,
@@ -214,24 +326,19 @@ def _run_images(options: FitOptions) -> TrainResult:
             skipped_unreadable=len(images.skipped),
             normal_training_items=len(train_rows),
         ),
-        extra_metrics={"threshold": threshold, "threshold_rule": _threshold_rule(options)},
+        extra_metrics={"threshold": threshold, "threshold_rule": _threshold_rule(options), "denoise": options.denoise},
     )
     return publish_fit(release, options, started)
 
 
-def _run_table(options: FitOptions) -> TrainResult:
-    started = time.perf_counter()
-    data = load_table_data(options, options.label_column, stratify=options.label_column is not None)
-    flags = _anomaly_flags([str(v) for v in data.labels] if options.label_column else None, options, str(options.data))
-    split: Split = data.split
-    train_rows, val_rows = _normal_rows(split.train, flags), _normal_rows(split.val, flags)
-    transform = fit_transform(data.table, data.feature_columns, data.kinds, train_rows, options.max_categories)
-    data = replace(data, transform=transform)
+def _publish_table(loaded: AnomalyTable, options: FitOptions, started: float) -> TrainResult:
+    data, flags, x = loaded.data, loaded.flags, loaded.x
+    split, transform = data.split, data.transform
     schema = transform.schema
-    x = features(data.table, schema, np.arange(len(data.table)))
+    train_rows, val_rows = _normal_rows(split.train, flags), _normal_rows(split.val, flags)
     ae = DenseAEConfig(n_features=schema.n_features, width=options.width or 64)
-    model = DenseAutoencoder(ae, TabularInput(transform))
     generator = common.seed(options)
+    model = DenseAutoencoder(ae, TabularInput(transform))
     config = common.fit_config(DEFAULTS, options)
 
     def step(net: nn.Module, batch: tuple[torch.Tensor]) -> StepOutput:
@@ -248,13 +355,6 @@ def _run_table(options: FitOptions) -> TrainResult:
     )
     scorer = TabularAnomalyScorer(model).eval()
     threshold = _threshold(_scores(scorer, x[val_rows]), options)
-    test_x = x[split.test]
-    is_anomaly = None if flags is None else np.asarray([flags[i] == ANOMALY for i in split.test], dtype=np.int64)
-
-    def evaluate(version_dir: Path) -> dict[str, Any]:
-        (scores,) = run_in_batches(open_session(version_dir), {schema.input: test_x})
-        return {"split": "test", "n": len(test_x), **common.anomaly_metrics(scores, is_anomaly, threshold)}
-
     hyperparameters = common.hyper(ae)
     t = transformed(x, transform)
     release = FitRelease(
@@ -274,7 +374,7 @@ def _run_table(options: FitOptions) -> TrainResult:
             make_inputs=random_features(schema, transform),
             output_names=["score"],
             dynamic_axes={schema.input: {0: "batch"}},
-            metadata={"model": options.name, "hyperparameters": hyperparameters, "anomaly_threshold": threshold},
+            metadata={"model": options.name, "hyperparameters": hyperparameters, THRESHOLD_KEY: threshold},
         ),
         fit=result,
         fit_config=config,
@@ -293,13 +393,14 @@ def _run_table(options: FitOptions) -> TrainResult:
             ),
             evaluation=(
                 "The held-out test split: AUROC (when labelled anomalies are held out), precision and "
-                "recall at the threshold, and the share of normal rows flagged. `baseline.*`: "
-                "IsolationForest on the same transformed normal training rows."
+                "recall at the threshold, the share of normal rows flagged, and `detected.<label>`: the "
+                "share of each anomaly label flagged. `baseline.*`: IsolationForest on the same "
+                "transformed normal training rows."
             ),
             craft=["loss: mean squared reconstruction error", f"threshold {threshold:.4g}: {_threshold_rule(options)}"],
         ),
-        evaluate=evaluate,
-        baseline=_isolation_forest(t[train_rows], t[split.test], is_anomaly, options.seed),
+        evaluate=lambda version_dir: evaluate(loaded, options, version_dir),
+        baseline=_isolation_forest(t[train_rows], t[split.test], _is_anomaly(flags, split.test), options.seed),
         data=common.data_summary(
             split, "table", rows=len(data.table), columns=data.kinds, normal_training_items=len(train_rows)
         ),

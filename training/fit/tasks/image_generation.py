@@ -2,11 +2,12 @@
 
 The images are loaded, checked, split and preprocessed exactly as for image-classification (the server's
 own preprocessing, so grey images share one ink polarity), and the GAN trains on the training split
-through `training.adversarial.train_gan`. Only the generator is exported. Quality is judged like
-digits-gan's: with classes, by an image classifier that `fit` trains on the same folder and split (in a
-temporary repository, never published): conditional accuracy, Fréchet distance on its penultimate
-features beside two baselines, and diversity against the real images; without classes, the Fréchet
-distance is taken in pixel space and there is no conditional accuracy.
+through `training.adversarial.train_gan`. Only the generator is exported. With classes, quality is judged
+by an image classifier: `--judge MODEL` (one already in the repository, e.g. digits-cnn for the bundled
+digits-gan, training/presets/digits_gan.py) or, by default, one that `fit` trains on the same folder and
+split (in a temporary repository, never published): conditional accuracy, Fréchet distance on its
+penultimate features beside two baselines, and diversity against the real images. Without classes the
+Fréchet distance is taken in pixel space and there is no conditional accuracy.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import asdict, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from service.schema.config import (
     BatchingSettings,
     ModelConfig,
     TensorSpec,
+    load_config,
 )
 from service.schema.image_generation import MAX_SCALE, ImageGenerationSettings
 from service.tasks.latents import draw_latents
@@ -43,18 +46,18 @@ from training.fit.images import DecodedImages, decode_images, list_images
 from training.fit.options import FitOptions
 from training.fit.release import publish_atomically, retrain_line
 from training.fit.split import Split, split_rows
-from training.fit.tasks import image_classification
+from training.fit.tasks import run
 from training.fit.tasks.image_classification import content_keys
 from training.gan_quality import Judge, PixelJudge, Reference, class_mean_baseline
 from training.gan_report import plot_gan_curves, render_gan_card
 from training.models.gan import GANConfig, Generator
+from training.repository import model_dir, resolve_version
 
 SUMMARY = "images in class folders (conditional) or a flat folder (unconditional) -> GAN generator"
 DEFAULTS = GANOptions(epochs=100, batch_size=64, judge_every=5)
-PIXEL_MAX = 255.0
-"""Decoded and judged pixels span 0..255, the server's preprocessing range (what the judge classifier takes)."""
-GAN_PIXEL_MAX = 1.0
-"""The generator works and is served in 0..1: at 0..255 float32 rounding alone breaks the 1e-4 parity limit."""
+OUTPUT_MAX = 1.0
+"""Default top of the generated values (`--output-max`): at 0..255 float32 rounding alone breaks the 1e-4
+parity limit, so the generator works and is served in 0..1 unless told otherwise."""
 JUDGE_EPOCHS = 10
 """The judging classifier trains for at most this many epochs (early stopping), fewer with a smaller --epochs."""
 PER_CLASS = 100
@@ -64,22 +67,42 @@ EVAL_SEED = 2026
 EPOCH_SEED = 1
 EPOCH_PER_CLASS = 50
 PNG_SIDE = 128
-"""Default served PNG side: the scale is PNG_SIDE // image size (at least 1)."""
+"""Default served PNG side: the scale is PNG_SIDE // image size (at least 1), unless --png-scale."""
+BASELINE = "class-mean images plus noise; real training images"
 
 
-def load(options: FitOptions) -> tuple[DecodedImages, list[str], np.ndarray, Split]:
-    """Images, class names ([] for a flat folder), label indices (zeros when unconditional), the split."""
-    source = list_images(options.data, options)
-    labels: list[str] = []
-    if source.labels is not None:
-        distinct = sorted(set(source.labels))
-        if len(distinct) < 2:
-            raise DataError(
-                f"{options.data}: only the class folder {distinct[0]!r}; put the images in the folder itself "
-                "for an unconditional model, or add a second class folder"
-            )
-        labels = distinct
-    images = decode_images(source, options)
+@dataclass(frozen=True)
+class GenerationData:
+    """What `load` checked and prepared: decoded images, class names ([] = unconditional), label indices
+    (zeros when unconditional) and the split."""
+
+    images: DecodedImages
+    labels: list[str]
+    y: np.ndarray
+    split: Split
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """The decoded pixels' value range (the served preprocessing's), which a judge classifier takes."""
+        return self.images.settings.value_range
+
+
+def class_names(labels: Sequence[str] | None, options: FitOptions) -> list[str]:
+    """Sorted class names; [] for unlabelled images; one class alone is refused (say what to do)."""
+    if labels is None:
+        return []
+    distinct = sorted(set(labels))
+    if len(distinct) < 2:
+        raise DataError(
+            f"{options.data}: only the class folder {distinct[0]!r}; put the images in the folder itself "
+            "for an unconditional model, or add a second class folder"
+        )
+    return distinct
+
+
+def prepared(images: DecodedImages, options: FitOptions) -> GenerationData:
+    """Label indices and the split (stratified, or the images' split values) of decoded images."""
+    labels = class_names(images.labels, options)
     y = (
         np.asarray([labels.index(label) for label in images.labels], dtype=np.int64)
         if images.labels is not None
@@ -93,7 +116,13 @@ def load(options: FitOptions) -> tuple[DecodedImages, list[str], np.ndarray, Spl
         split_values=images.split_values,
         where=lambda i: str(images.files[i]),
     )
-    return images, labels, y, split
+    return GenerationData(images, labels, y, split)
+
+
+def load(options: FitOptions) -> GenerationData:
+    source = list_images(options.data, options)
+    class_names(source.labels, options)  # a single class is refused before anything is decoded
+    return prepared(decode_images(source, options), options)
 
 
 def gan_options(options: FitOptions) -> GANOptions:
@@ -107,7 +136,39 @@ def gan_options(options: FitOptions) -> GANOptions:
     return replace(DEFAULTS, **changes)
 
 
-def train_judge(options: FitOptions) -> tuple[Judge, dict[str, Any]]:
+def output_max(options: FitOptions) -> float:
+    return OUTPUT_MAX if options.output_max is None else options.output_max
+
+
+def to_pixels(generated: np.ndarray, data: GenerationData, options: FitOptions) -> np.ndarray:
+    """Generated values 0..output_max -> the decoded pixels' range, where judge and references live."""
+    lo, hi = data.span
+    return lo + generated * ((hi - lo) / output_max(options))
+
+
+def repository_judge(data: GenerationData, options: FitOptions) -> tuple[Judge, str]:
+    """`--judge MODEL`: its latest version, refused unless it classifies these classes from these pixels."""
+    name = str(options.judge)
+    try:
+        number, version_dir = resolve_version(options.repository, name, None)
+        config = load_config(model_dir(options.repository, name))
+    except (FileNotFoundError, ValueError) as exc:
+        raise DataError(f"--judge {name}: {exc}") from None
+    if config.task != "image-classification" or config.classification is None or config.image is None:
+        raise DataError(f"--judge {name}: task {config.task!r}, not an image classifier")
+    if config.classification.labels != data.labels:
+        raise DataError(f"--judge {name}: its classes {config.classification.labels} are not the data's {data.labels}")
+    mine, theirs = data.images.settings, config.image
+    wanted = (mine.height, mine.width, mine.channels, mine.ink, tuple(mine.value_range))
+    found = (theirs.height, theirs.width, theirs.channels, theirs.ink, tuple(theirs.value_range))
+    if wanted != found:
+        raise DataError(
+            f"--judge {name}: it takes (height, width, channels, ink, value range) {found}, the data is {wanted}"
+        )
+    return Judge.open(version_dir), f"{name} v{number}"
+
+
+def trained_judge(options: FitOptions) -> Judge:
     """An image classifier trained by `fit` on the same folder and split, in a temporary repository."""
     epochs = min(JUDGE_EPOCHS, options.epochs or JUDGE_EPOCHS)
     with tempfile.TemporaryDirectory(prefix="nnserve-judge-") as repository:
@@ -120,20 +181,47 @@ def train_judge(options: FitOptions) -> tuple[Judge, dict[str, Any]]:
             epochs=epochs,
             batch_size=None,
             lr=None,
+            weight_decay=None,
+            patience=None,
             width=None,
             layers=None,
+            judge=None,
+            output_max=None,
+            png_scale=None,
             reload_url=None,
             command="",
         )
-        result = image_classification.run(judge_options)
-        return Judge.open(result.version_dir), dict(result.metrics)
+        return Judge.open(run(judge_options).version_dir)  # held in memory: the folder may go
+
+
+def open_judge(data: GenerationData, options: FitOptions) -> tuple[Judge | PixelJudge, dict[str, Any]]:
+    """The judge and what the figures should say of it (its accuracy on the test split); none without classes."""
+    lo, hi = data.span
+    if not data.labels:
+        return PixelJudge(hi - lo), {}
+    if options.judge is not None:
+        judge, described = repository_judge(data, options)
+    else:
+        judge, described = trained_judge(options), "trained by fit on the same data and split (not published)"
+    test = data.split.test
+    predicted, _ = judge.run(data.images.pixels[test].astype(np.float32))
+    return judge, {"model": described, "accuracy": float((predicted == data.y[test]).mean())}
 
 
 def asked_labels(n_classes: int, per_class: int) -> np.ndarray:
     return np.repeat(np.arange(max(1, n_classes), dtype=np.int64), per_class)
 
 
-def model_config(options: FitOptions, gan: GANConfig, labels: list[str], images: DecodedImages) -> ModelConfig:
+def png_scale(options: FitOptions, image_size: int) -> int:
+    if options.png_scale is None:
+        return max(1, min(MAX_SCALE, PNG_SIDE // image_size))
+    if options.png_scale > MAX_SCALE:
+        raise DataError(f"--png-scale must be 1..{MAX_SCALE}, got {options.png_scale}")
+    return options.png_scale
+
+
+def model_config(options: FitOptions, gan: GANConfig, data: GenerationData) -> ModelConfig:
+    labels = data.labels
     conditional = bool(labels)
     inputs = [TensorSpec(name="z", datatype="FP32", shape=[-1, gan.z_dim])]
     if conditional:
@@ -153,49 +241,65 @@ def model_config(options: FitOptions, gan: GANConfig, labels: list[str], images:
             image="image",
             z_dim=gan.z_dim,
             labels=labels,
-            value_range=(0.0, GAN_PIXEL_MAX),
-            scale=max(1, min(MAX_SCALE, PNG_SIDE // gan.image_size)),
+            value_range=(0.0, gan.pixel_max),
+            scale=png_scale(options, gan.image_size),
         ),
-        parameters={"hyperparameters": asdict(gan), "ink": images.settings.ink},
+        parameters={"hyperparameters": asdict(gan), "ink": data.images.settings.ink},
     )
 
 
-def generate(version_dir: Path, asked: np.ndarray, conditional: bool, z_dim: int) -> np.ndarray:
-    """Images from the exported graph in 0..255, latents by the serving recipe (service/tasks/latents.py)."""
+def generate(version_dir: Path, asked: np.ndarray, conditional: bool) -> np.ndarray:
+    """Generated values from the exported graph, latents by the serving recipe (service/tasks/latents.py)."""
+    session = open_session(version_dir)
+    z_dim = int(session.get_inputs()[0].shape[1])
     feeds: dict[str, np.ndarray] = {"z": draw_latents(EVAL_SEED, len(asked), z_dim)}
     if conditional:
         feeds["label"] = asked
-    (images,) = run_in_batches(open_session(version_dir), feeds)
-    return np.asarray(images) * (PIXEL_MAX / GAN_PIXEL_MAX)
+    (images,) = run_in_batches(session, feeds)
+    return np.asarray(images)
 
 
 def quality_figures(
-    version_dir: Path, reference: Reference, x: np.ndarray, y: np.ndarray, split: Split, n_classes: int, z_dim: int
+    version_dir: Path, data: GenerationData, options: FitOptions, judge: Judge | PixelJudge, about: dict[str, Any]
 ) -> dict[str, Any]:
-    conditional = n_classes > 0
-    asked = asked_labels(n_classes, PER_CLASS if conditional else UNCONDITIONAL_COUNT)
-    images = generate(version_dir, asked, conditional, z_dim)
+    """The test figures of an exported generator, judged by `judge` against the test split."""
+    conditional = bool(data.labels)
+    x, y, split = data.images.pixels.astype(np.float32), data.y, data.split
+    lo, hi = data.span
+    reference = Reference.build(judge, x[split.test], y[split.test], hi - lo)
+    asked = asked_labels(len(data.labels), PER_CLASS if conditional else UNCONDITIONAL_COUNT)
+    images = to_pixels(generate(version_dir, asked, conditional), data, options)
     figures: dict[str, Any] = dict(reference.score(images, asked))
     if not conditional:
         del figures["conditional_accuracy"]  # one "class": always 1, meaningless
     train_x, train_y = x[split.train], y[split.train]
     rng = np.random.default_rng(EVAL_SEED)
     real = rng.choice(len(train_x), size=min(len(asked), len(train_x)), replace=False)
-    means = class_mean_baseline(train_x, train_y, asked, EVAL_SEED, PIXEL_MAX)
+    means = class_mean_baseline(train_x, train_y, asked, EVAL_SEED, hi)
     return {
         "split": "test",
         "n": len(asked),
         "n_real": len(split.test),
         **figures,
-        "baseline_class_means": reference.frechet_to(means),
-        "baseline_real_train": reference.frechet_to(train_x[real]),
         "real_diversity": reference.real_diversity,
+        "baseline": {
+            "name": BASELINE,
+            "class_means": {"frechet_distance": reference.frechet_to(means)},
+            "real_train": {"frechet_distance": reference.frechet_to(train_x[real])},
+        },
+        **({"judge": about} if about else {}),
     }
 
 
-def run(options: FitOptions) -> TrainResult:
-    started = time.perf_counter()
-    images, labels, y, split = load(options)
+def evaluate(data: GenerationData, options: FitOptions, version_dir: Path) -> dict[str, Any]:
+    """Test figures of an exported version. Without --judge the judge is trained again as `publish` did
+    (same data, split and seed)."""
+    judge, about = open_judge(data, options)
+    return quality_figures(version_dir, data, options, judge, about)
+
+
+def publish(data: GenerationData, options: FitOptions, started: float) -> TrainResult:
+    images, labels, y, split = data.images, data.labels, data.y, data.split
     settings = images.settings
     gan_opts = gan_options(options)
     if len(split.train) < gan_opts.batch_size and not options.dry_run:
@@ -204,30 +308,27 @@ def run(options: FitOptions) -> TrainResult:
             "add images or lower --batch-size"
         )
     common.device(options)  # --device cuda without CUDA is refused before anything trains (the GAN runs on CPU)
-    x = images.pixels.astype(np.float32)
     n_classes = len(labels)
-    judge_metrics: dict[str, Any] = {}
-    judge: Judge | PixelJudge = PixelJudge(PIXEL_MAX)
-    if n_classes:
-        judge, judge_metrics = train_judge(options)
     gan = GANConfig(
-        n_classes=n_classes, image_size=settings.height, channels=settings.channels, pixel_max=GAN_PIXEL_MAX
+        n_classes=n_classes, image_size=settings.height, channels=settings.channels, pixel_max=output_max(options)
     )
-    val_reference = Reference.build(judge, x[split.val], y[split.val], PIXEL_MAX)
+    config = model_config(options, gan, data)  # refuses a bad --png-scale before training
+    judge, about = open_judge(data, options)
+    x = images.pixels.astype(np.float32)
+    lo, hi = data.span
+    val_reference = Reference.build(judge, x[split.val], y[split.val], hi - lo)
     asked = asked_labels(n_classes, EPOCH_PER_CLASS)
     z = torch.from_numpy(draw_latents(EPOCH_SEED, len(asked), gan.z_dim))
     asked_t = torch.from_numpy(asked)
 
     def epoch_judge(generator: Generator) -> dict[str, float]:
-        figures = val_reference.score(generator(z, asked_t).numpy() * (PIXEL_MAX / GAN_PIXEL_MAX), asked)
+        figures = val_reference.score(to_pixels(generator(z, asked_t).numpy(), data, options), asked)
         return figures if n_classes else {k: v for k, v in figures.items() if k != "conditional_accuracy"}
 
     train_y = y[split.train] if n_classes else None
-    train_x = x[split.train] * (GAN_PIXEL_MAX / PIXEL_MAX)
+    train_x = (x[split.train] - lo) * (gan.pixel_max / (hi - lo))
     result = train_gan(train_x, train_y, n_classes, gan_opts, gan, epoch_judge)
     generator = result.generator.eval()
-    config = model_config(options, gan, labels, images)
-    test_reference = Reference.build(judge, x[split.test], y[split.test], PIXEL_MAX)
 
     def random_latents(batch: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
         feeds = {"z": torch.randn(batch, gan.z_dim, generator=gen) * 2.0}
@@ -248,9 +349,7 @@ def run(options: FitOptions) -> TrainResult:
             staged / MODEL_FILE,
             seed=options.seed,
         )
-        test_metrics = quality_figures(staged, test_reference, x, y, split, n_classes, gan.z_dim)
-        if judge_metrics:
-            test_metrics["judge"] = {k: judge_metrics[k] for k in ("accuracy", "macro_f1") if k in judge_metrics}
+        test_metrics = quality_figures(staged, data, options, judge, about)
         plot_gan_curves(result, staged / CURVES_FILE, f"{options.name} v{version}")
         parameters = sum(p.numel() for p in generator.parameters())
         metrics = {
@@ -279,7 +378,7 @@ def run(options: FitOptions) -> TrainResult:
         card = render_gan_card(
             config=config,
             version=version,
-            text=card_text(options, gan, gan_opts, images, labels, split, result),
+            text=card_text(options, gan, gan_opts, data, result),
             hyperparameters=hyperparameters,
             result=result,
             parameters=parameters,
@@ -294,16 +393,24 @@ def run(options: FitOptions) -> TrainResult:
     return publish_atomically(options, config, write, started)
 
 
+def judge_text(options: FitOptions) -> str:
+    if options.judge is not None:
+        return (
+            f"The judge is the image classifier `{options.judge}` of the repository (its latest version, named "
+            "with its accuracy on this test split in `judge`)."
+        )
+    return (
+        f"The judge is an image classifier trained by `fit` on the same folder and split (at most {JUDGE_EPOCHS} "
+        "epochs, never published; its test accuracy is `judge.accuracy`)."
+    )
+
+
 def card_text(
-    options: FitOptions,
-    gan: GANConfig,
-    gan_opts: GANOptions,
-    images: DecodedImages,
-    labels: list[str],
-    split: Split,
-    result: GANResult,
+    options: FitOptions, gan: GANConfig, gan_opts: GANOptions, data: GenerationData, result: GANResult
 ) -> CardText:
+    images, labels, split = data.images, data.labels, data.split
     settings = images.settings
+    lo, hi = data.span
     side = gan.image_size // 4
     conditioning = (
         f"concatenated with a {gan.embed_dim}-dimensional embedding of `label` ({len(labels)} classes)"
@@ -313,38 +420,37 @@ def card_text(
     if labels:
         evaluation = (
             f"{PER_CLASS} generated images per class from latents drawn with the serving recipe "
-            f"(`service/tasks/latents.py`, seed {EVAL_SEED}). The judge is an image classifier trained by "
-            f"`fit` on the same folder and split (at most {JUDGE_EPOCHS} epochs; its own test accuracy is "
-            "`judge.accuracy`). `conditional_accuracy`: share the judge classifies as the class asked for. "
-            "`frechet_distance`: Fréchet distance between the judge's penultimate-layer features of the "
-            "generated images and of the test images, beside `baseline_class_means` (each class's mean "
-            "training image plus per-pixel Gaussian noise) and `baseline_real_train` (real training images: "
-            "the floor any generator could reach); lower is better. `diversity_ratio`: mean pairwise pixel "
-            "distance between generated images of one class over the same figure for the test images "
-            "(near 0 = mode collapse)."
+            f"(`service/tasks/latents.py`, seed {EVAL_SEED}). {judge_text(options)} `conditional_accuracy`: "
+            "share the judge classifies as the class asked for. `frechet_distance`: Fréchet distance between "
+            "the judge's penultimate-layer features of the generated images and of the test images, beside "
+            "`baseline.class_means` (each class's mean training image plus per-pixel Gaussian noise) and "
+            "`baseline.real_train` (real training images: the floor any generator could reach); lower is "
+            "better. `diversity_ratio`: mean pairwise pixel distance between generated images of one class "
+            "over the same figure for the test images (`real_diversity`; near 0 = mode collapse)."
         )
     else:
         evaluation = (
             f"{UNCONDITIONAL_COUNT} generated images from latents drawn with the serving recipe (seed "
             f"{EVAL_SEED}). With no classes there is no classifier to judge them: `frechet_distance` is "
-            "measured on the pixels (scaled to 0..1) against the test images, beside `baseline_class_means` "
-            "(the mean training image plus per-pixel noise) and `baseline_real_train` (real training images); "
+            "measured on the pixels (scaled to 0..1) against the test images, beside `baseline.class_means` "
+            "(the mean training image plus per-pixel noise) and `baseline.real_train` (real training images); "
             "`diversity_ratio`: mean pairwise pixel distance of generated images over that of the test images."
         )
     return CardText(
         data=(
             f"{images.layout} at `{options.data}`: {len(images.pixels)} images decoded, {len(images.skipped)} "
-            f"unreadable skipped{', classes ' + ', '.join(labels) if labels else ''}. Each image preprocessed "
-            f"as the server does: {settings.height}x{settings.width}, {settings.channels} channel(s)"
+            f"unreadable skipped{', classes ' + ', '.join(labels) if labels else ''}. Each image as the server "
+            f"prepares an upload: {settings.height}x{settings.width}, {settings.channels} channel(s)"
             + (f", ink `{settings.ink}` (generated images have that polarity)" if settings.channels == 1 else "")
-            + f". Split: {split.describe()}; the GAN trains on the {len(split.train)} training images, the "
-            "validation images drive the per-epoch quality curve, the test images the figures below."
+            + f", values {lo:g}..{hi:g}. Split: {split.describe()}; the GAN trains on the {len(split.train)} "
+            "training images, the validation images drive the per-epoch quality curve, the test images the "
+            "figures below."
         ),
         architecture=(
             f"Generator (exported): `z` ({gan.z_dim} standard normal values) {conditioning}, linear-BN-ReLU "
             f"to {gan.g_channels[0]}x{side}x{side}, two blocks of nearest 2x upsampling + conv3x3-BN-ReLU, "
-            f"conv3x3 to {gan.channels} channel(s), tanh rescaled to 0..{GAN_PIXEL_MAX:g} inside the graph (the "
-            "server maps 0..1 to PNG levels 0..255). "
+            f"conv3x3 to {gan.channels} channel(s), tanh rescaled to 0..{gan.pixel_max:g} inside the graph (the "
+            f"server maps 0..{gan.pixel_max:g} to PNG levels 0..255). "
             f"Discriminator (training only): conv3x3 and two strided conv4x4 ({gan.d_channels[0]} and "
             f"{gan.d_channels[1]} channels), LeakyReLU 0.2, global sum pooling, a linear score"
             + (" plus the projection of a label embedding" if labels else "")

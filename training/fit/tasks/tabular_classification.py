@@ -6,7 +6,6 @@ The server turns a row (by column name, or an array in column order) into the fe
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,15 +114,37 @@ def config_tabular(data: TableData) -> str:
     return "; ".join(data.transform.describe())
 
 
-def run(options: FitOptions) -> TrainResult:
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class LabelledTable:
+    """What `load` checked and prepared: the table, its classes, and the feature matrix in schema order."""
+
+    data: TableData
+    label_column: str
+    labels: list[str]
+    x: np.ndarray
+    y: np.ndarray
+
+
+def load(options: FitOptions) -> LabelledTable:
     label_column = options.label_column or "label"
     data = load_table_data(options, label_column, stratify=True)
     text_labels = [str(v) for v in data.labels]
     labels = common.class_labels(text_labels, f"{options.data} column {label_column!r}")
     y = np.asarray([labels.index(v) for v in text_labels], dtype=np.int64)
+    x = features(data.table, data.transform.schema, np.arange(len(data.table)))
+    return LabelledTable(data, label_column, labels, x, y)
+
+
+def evaluate(loaded: LabelledTable, options: FitOptions, version_dir: Path) -> dict[str, Any]:
+    test = loaded.data.split.test
+    test_x, test_y = loaded.x[test], loaded.y[test]
+    (probabilities,) = run_in_batches(open_session(version_dir), {loaded.data.transform.schema.input: test_x})
+    return {"split": "test", "n": len(test_y), **common.classification(test_y, probabilities)}
+
+
+def publish(loaded: LabelledTable, options: FitOptions, started: float) -> TrainResult:
+    data, labels, x, y, label_column = loaded.data, loaded.labels, loaded.x, loaded.y, loaded.label_column
     schema, split = data.transform.schema, data.split
-    x = features(data.table, schema, np.arange(len(data.table)))
     generator = common.seed(options)
     mlp = MLPConfig(
         n_features=schema.n_features, n_classes=len(labels), width=options.width or 128, layers=options.layers or 2
@@ -149,12 +170,6 @@ def run(options: FitOptions) -> TrainResult:
         classification=ClassificationSettings(labels=labels, probabilities="probabilities"),
         parameters={"hyperparameters": common.hyper(mlp)},
     )
-    test_x, test_y = x[split.test], y[split.test]
-
-    def evaluate(version_dir: Path) -> dict[str, Any]:
-        (probabilities,) = run_in_batches(open_session(version_dir), {schema.input: test_x})
-        return {"split": "test", "n": len(test_y), **common.classification(test_y, probabilities)}
-
     release = FitRelease(
         config=model_config,
         export=ExportSpec(
@@ -180,14 +195,14 @@ def run(options: FitOptions) -> TrainResult:
                 f"Columns: {config_tabular(data)}."
             ),
             evaluation=(
-                f"The held-out test split ({len(test_y)} rows): accuracy and macro F1. `baseline.*`: logistic "
+                f"The held-out test split ({len(split.test)} rows): accuracy and macro F1. `baseline.*`: logistic "
                 "regression on the same transformed features, and gradient boosting (scikit-learn "
                 "HistGradientBoosting, missing values native) on the raw feature vector, both fit on the same "
                 "training split."
             ),
             craft=["loss: cross-entropy"],
         ),
-        evaluate=evaluate,
+        evaluate=lambda version_dir: evaluate(loaded, options, version_dir),
         baseline=baselines(x, y, data, options.seed),
         data=common.data_summary(split, "table", rows=len(data.table), columns=data.kinds, classes=labels),
     )

@@ -1,20 +1,22 @@
 """text-classification: a CSV/TSV/JSONL of texts and labels -> a BPE tokenizer and an LSTM or transformer.
 
 The tokenizer is trained on the training split only and saved as `tokenizer.json` with the model's
-truncation and padding, so the server tokenizes exactly as training did.
+truncation and padding, so the server tokenizes exactly as training did. The bundled text-lstm and
+text-transformer are this task on the SMS Spam Collection (training/presets/): their `load` hands
+`publish` the same `LabelledTexts` that `load` builds from a user's file.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from service.schema.config import (
     TOKENIZER_FILE,
@@ -24,18 +26,18 @@ from service.schema.config import (
     TensorSpec,
     TextPreprocessing,
 )
-from training.baseline import baseline_pipeline
+from training.baseline import BASELINE_NAME, baseline_pipeline
 from training.card import CardText
 from training.evaluate import classification_metrics, open_session
 from training.export import ExportSpec
-from training.families.text_classifier import LengthBuckets, random_text_inputs
 from training.family import TrainResult
 from training.fit import common
 from training.fit.errors import DataError, first_few
 from training.fit.options import DEFAULT_VOCAB_SIZE_TEXT, FitOptions
 from training.fit.release import FitRelease, publish_fit
-from training.fit.split import split_rows
+from training.fit.split import Split, split_rows
 from training.fit.tables import is_missing, read_table
+from training.fit.text_batches import random_text_inputs, token_batches
 from training.loop import FitConfig
 from training.models.heads import Probabilities
 from training.models.lstm import LSTMConfig, TextLSTM
@@ -49,29 +51,97 @@ DEFAULTS = {
 }
 PADDING: dict[str, Padding] = {"transformer": "longest", "lstm": "max_length"}
 """The LSTM's backward direction reads padding, so it is served padded to max_length (see docs)."""
+ARCHITECTURE = {
+    "lstm": (
+        "Token embedding (padding id embeds to zero), dropout, bidirectional LSTM, masked mean and max "
+        "pooling over real tokens (concatenated), dropout, linear; softmax inside the exported graph. Served "
+        "with every text padded to max_length, so an answer never depends on what else is in the batch (the "
+        "backward LSTM reads the padding first)."
+    ),
+    "transformer": (
+        "Token embedding scaled by sqrt(d_model) plus fixed sinusoidal positions; pre-norm encoder blocks "
+        "(multi-head self-attention that ignores padded keys, GELU MLP, residuals, layer norm); final layer "
+        "norm; mean over real tokens only; dropout; linear; softmax inside the exported graph. Served with "
+        "`padding: longest`: masking makes an answer identical whether a text is alone or right-padded in a "
+        "batch of longer ones."
+    ),
+}
 EVAL_BATCH = 64
 
 
-def _trim(batch: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
-    ids, mask, y = (torch.stack(column) for column in zip(*batch, strict=True))
-    width = max(1, int(mask.sum(dim=1).max()))
-    return ids[:, :width], mask[:, :width], y
+@dataclass(frozen=True)
+class LabelledTexts:
+    """What `load` checked and prepared: the texts, class names, label indices and the split."""
+
+    texts: list[str]
+    labels: list[str]
+    y: np.ndarray
+    split: Split
+    positive: int | None
+    """Index of --positive-label in `labels` (None: no positive class)."""
+    source: str
+    """Where the texts come from, for the card (file and columns, or the bundled corpus)."""
 
 
-def _loader(
-    ids: np.ndarray,
-    mask: np.ndarray,
-    y: np.ndarray,
-    padding: Padding,
-    batch_size: int,
-    shuffle: bool,
-    generator: torch.Generator,
-) -> DataLoader[tuple[torch.Tensor, ...]]:
-    dataset = TensorDataset(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(y))
-    if padding == "max_length":
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
-    buckets = LengthBuckets(mask.sum(axis=1), batch_size, generator if shuffle else None)
-    return DataLoader(dataset, batch_sampler=buckets, collate_fn=_trim)
+def positive_index(labels: list[str], options: FitOptions) -> int | None:
+    """The class of --positive-label; a DataError unless it is one of exactly two classes."""
+    wanted = options.positive_label
+    if wanted is None:
+        return None
+    if wanted not in labels:
+        raise DataError(f"--positive-label {wanted!r} is not a class of {options.data}: {', '.join(labels)}")
+    if len(labels) != 2:
+        raise DataError(
+            f"--positive-label needs exactly two classes; {options.data} has {len(labels)}: {', '.join(labels)}"
+        )
+    return labels.index(wanted)
+
+
+def labelled(
+    texts: list[str],
+    text_labels: list[str],
+    options: FitOptions,
+    source: str,
+    split_values: Sequence[str | None] | None = None,
+    where: Callable[[int], str] = str,
+) -> LabelledTexts:
+    """Class names, label indices and the split (stratified, or the given split values) of labelled texts."""
+    labels = common.class_labels(text_labels, source)
+    positive = positive_index(labels, options)
+    y = np.asarray([labels.index(v) for v in text_labels], dtype=np.int64)
+    split = split_rows(
+        len(texts),
+        options,
+        labels=text_labels,
+        keys=[t.strip() for t in texts],
+        split_values=split_values,
+        where=where,
+    )
+    return LabelledTexts(texts, labels, y, split, positive, source)
+
+
+def load(options: FitOptions) -> LabelledTexts:
+    label_column = options.label_column or "label"
+    table = read_table(options.data)
+    texts_raw = table.column(options.text_column, "text")
+    labels_raw = table.column(label_column, "label")
+    empty = [
+        table.where(i)
+        for i, (t, v) in enumerate(zip(texts_raw, labels_raw, strict=True))
+        if t is None or not t.strip() or is_missing(v)
+    ]
+    if empty:
+        raise DataError(
+            f"empty text (column {options.text_column!r}) or label (column {label_column!r}) at {first_few(empty)}"
+        )
+    return labelled(
+        [str(t) for t in texts_raw],
+        [str(v).strip() for v in labels_raw],
+        options,
+        f"`{options.data}` (texts in column `{options.text_column}`, labels in column `{label_column}`)",
+        table.cells[options.split_column] if options.split_column else None,
+        table.where,
+    )
 
 
 def build(arch: str, vocab: int, pad_id: int, n_classes: int, options: FitOptions) -> tuple[nn.Module, Any]:
@@ -90,36 +160,44 @@ def build(arch: str, vocab: int, pad_id: int, n_classes: int, options: FitOption
     return TextTransformer(transformer), transformer
 
 
-def run(options: FitOptions) -> TrainResult:
-    started = time.perf_counter()
+def scores(data: LabelledTexts, rows: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Accuracy, plus precision/recall/F1 of the positive class if there is one, else macro F1."""
+    return classification_metrics(data.y[rows], predicted, positive=data.positive)
+
+
+def baseline(data: LabelledTexts) -> dict[str, Any]:
+    """TF-IDF (word 1-2 grams) + logistic regression, fit on the training split, scored on the test split."""
+    train, test = data.split.train, data.split.test
+    pipeline = baseline_pipeline().fit([data.texts[i] for i in train], data.y[train])
+    return {"name": BASELINE_NAME, **scores(data, test, pipeline.predict([data.texts[i] for i in test]))}
+
+
+def model_scores(data: LabelledTexts, version_dir: Path) -> dict[str, Any]:
+    """The exported graph on the test split, tokenized with the version's own tokenizer.json."""
+    from tokenizers import Tokenizer
+
+    test_texts = [data.texts[i] for i in data.split.test]
+    saved = Tokenizer.from_file(str(version_dir / TOKENIZER_FILE))
+    session = open_session(version_dir)
+    probabilities = []
+    for start in range(0, len(test_texts), EVAL_BATCH):
+        ids, mask = encode(saved, test_texts[start : start + EVAL_BATCH])
+        probabilities.append(session.run(None, {"input_ids": ids, "attention_mask": mask})[0])
+    predicted = np.argmax(np.concatenate(probabilities), axis=1)
+    return {"split": "test", "n": len(test_texts), **scores(data, data.split.test, predicted)}
+
+
+def evaluate(data: LabelledTexts, options: FitOptions, version_dir: Path) -> dict[str, Any]:
+    return {**model_scores(data, version_dir), "baseline": baseline(data)}
+
+
+def publish(data: LabelledTexts, options: FitOptions, started: float) -> TrainResult:
+    texts, labels, y, split = data.texts, data.labels, data.y, data.split
     arch = options.arch or "transformer"
-    label_column = options.label_column or "label"
-    table = read_table(options.data)
-    texts_raw = table.column(options.text_column, "text")
-    labels_raw = table.column(label_column, "label")
-    empty = [
-        table.where(i)
-        for i, (t, v) in enumerate(zip(texts_raw, labels_raw, strict=True))
-        if t is None or not t.strip() or is_missing(v)
-    ]
-    if empty:
-        raise DataError(
-            f"empty text (column {options.text_column!r}) or label (column {label_column!r}) at {first_few(empty)}"
-        )
-    texts = [str(t) for t in texts_raw]
-    text_labels = [str(v).strip() for v in labels_raw]
-    labels = common.class_labels(text_labels, f"{options.data} column {label_column!r}")
-    y = np.asarray([labels.index(v) for v in text_labels], dtype=np.int64)
-    split = split_rows(
-        len(texts),
-        options,
-        labels=text_labels,
-        keys=[t.strip() for t in texts],
-        split_values=table.cells[options.split_column] if options.split_column else None,
-        where=table.where,
-    )
     train_texts = [texts[i] for i in split.train]
     vocab_size = options.vocab_size or DEFAULT_VOCAB_SIZE_TEXT
+    # Training rows are padded to max_length and, for `longest`, trimmed per batch: the same token
+    # ids the server will produce, without paying for max_length positions on every batch.
     tokenizer = for_serving(train_tokenizer(train_texts, vocab_size), "max_length", options.max_length)
     pad_id = pad_token_id(tokenizer)
     padding = PADDING[arch]
@@ -129,10 +207,11 @@ def run(options: FitOptions) -> TrainResult:
 
     def part(rows: np.ndarray, shuffle: bool) -> DataLoader[tuple[torch.Tensor, ...]]:
         ids, mask = encode(tokenizer, [texts[i] for i in rows])
-        return _loader(ids, mask, y[rows], padding, config.batch_size, shuffle, generator)
+        return token_batches(ids, mask, y[rows], padding, config.batch_size, shuffle, generator)
 
     result = common.train(model, common.classify_step, part(split.train, True), part(split.val, False), config, options)
     served = for_serving(tokenizer, padding, options.max_length)
+    positive_label = None if data.positive is None else labels[data.positive]
     model_config = ModelConfig(
         name=options.name,
         task="text-classification",
@@ -146,29 +225,21 @@ def run(options: FitOptions) -> TrainResult:
         text=TextPreprocessing(
             tokenizer=TOKENIZER_FILE, max_length=options.max_length, padding=padding, pad_token_id=pad_id
         ),
-        classification=ClassificationSettings(labels=labels, probabilities="probabilities"),
+        classification=ClassificationSettings(
+            labels=labels, probabilities="probabilities", positive_label=positive_label
+        ),
         parameters={"hyperparameters": common.hyper(hparams)},
     )
-    test_texts, test_y = [texts[i] for i in split.test], y[split.test]
-
-    def evaluate(version_dir: Path) -> dict[str, Any]:
-        from tokenizers import Tokenizer
-
-        saved = Tokenizer.from_file(str(version_dir / TOKENIZER_FILE))
-        session = open_session(version_dir)
-        probabilities = []
-        for start in range(0, len(test_texts), EVAL_BATCH):
-            ids, mask = encode(saved, test_texts[start : start + EVAL_BATCH])
-            probabilities.append(session.run(None, {"input_ids": ids, "attention_mask": mask})[0])
-        merged = np.concatenate(probabilities)
-        return {"split": "test", "n": len(test_y), **common.classification(test_y, merged)}
-
-    baseline = baseline_pipeline().fit(train_texts, y[split.train])
+    measured = (
+        "accuracy and macro F1"
+        if positive_label is None
+        else f"accuracy; precision, recall and F1 of the positive class `{positive_label}`"
+    )
     release = FitRelease(
         config=model_config,
         export=ExportSpec(
             module=Probabilities(model),
-            make_inputs=random_text_inputs(tokenizer.get_vocab_size(), pad_id, min(options.max_length, 64)),
+            make_inputs=random_text_inputs(tokenizer.get_vocab_size(), pad_id, options.max_length),
             output_names=["probabilities"],
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "sequence"},
@@ -181,24 +252,23 @@ def run(options: FitOptions) -> TrainResult:
         fit_config=config,
         hyperparameters=common.hyper(hparams),
         card=CardText(
-            data=(
-                f"`{options.data}`: {len(texts)} texts (column `{options.text_column}`), labels "
-                f"(column `{label_column}`): {', '.join(labels)}. Split: {split.describe()}."
-            ),
-            architecture=(
-                f"{arch}: {type(model).__name__} over BPE tokens (vocabulary {tokenizer.get_vocab_size()}, "
-                f"trained on the training split only, NFKC + lower case, truncation to {options.max_length}, "
-                f"padding `{padding}`); softmax in the graph."
-            ),
+            data=f"{data.source}: {len(texts)} texts, classes {', '.join(labels)}. Split: {split.describe()}.",
+            architecture=f"{arch} ({type(model).__name__}): {ARCHITECTURE[arch]}",
             evaluation=(
-                f"The held-out test split ({len(test_y)} texts), tokenized with this version's `tokenizer.json`:"
-                " accuracy and macro F1. `baseline.*`: TF-IDF (word 1-2 grams) + logistic regression fit on the "
-                "same training split."
+                f"The held-out test split ({len(split.test)} texts), tokenized with this version's "
+                f"`tokenizer.json` and padded `{padding}` as served: {measured}. `baseline.*`: TF-IDF (word "
+                "1-2 grams, sublinear TF) + logistic regression (C=10) fit on the same training split."
             ),
-            craft=["loss: cross-entropy", f"dropout {getattr(hparams, 'dropout', 0.0)}"],
+            craft=[
+                "loss: cross-entropy",
+                f"tokenizer: byte-pair encoding (Hugging Face `tokenizers`), vocabulary {tokenizer.get_vocab_size()}, "
+                f"NFKC + lower case, trained on the training split only; truncation to {options.max_length} "
+                f"tokens, padding `{padding}` (id {pad_id})",
+                f"dropout {getattr(hparams, 'dropout', 0.0)}",
+            ],
         ),
-        evaluate=evaluate,
-        baseline={"name": "tfidf-logreg", **classification_metrics(test_y, baseline.predict(test_texts))},
+        evaluate=lambda version_dir: model_scores(data, version_dir),
+        baseline=baseline(data),
         data=common.data_summary(split, "table of texts", rows=len(texts), classes=labels),
         files={TOKENIZER_FILE: lambda path: served.save(str(path))},
     )
