@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from training.family import Family
 
@@ -25,14 +25,17 @@ def family_names() -> list[str]:
     return list(FAMILY_MODULES)
 
 
-def get_family(name: str) -> Family:
+def _module(name: str) -> Any:
     if name not in FAMILY_MODULES:
         raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILY_MODULES)}")
-    family: Family = importlib.import_module(FAMILY_MODULES[name]).FAMILY
+    return importlib.import_module(FAMILY_MODULES[name])
+
+
+def get_family(name: str) -> Family:
+    family: Family = _module(name).FAMILY
     return family
 
 
 def get_preset(name: str) -> Preset:
-    get_family(name)  # the same unknown-name error
-    preset: Preset = importlib.import_module(FAMILY_MODULES[name]).PRESET
+    preset: Preset = _module(name).PRESET
     return preset

@@ -103,3 +103,18 @@ def test_list_shows_each_bundled_model_as_the_fit_command_it_equals(
     for key, value in preset.settings.items():
         if key != "split_column":
             assert getattr(options, key) == value, key
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--lr", "0"), ("--lr", "-0.1"), ("--lr", "nan"), ("--weight-decay", "-1"), ("--weight-decay", "inf")],
+)
+def test_fit_refuses_an_impossible_schedule_value_naming_the_flag(
+    flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "m", "--task", "tabular-classification", "--data", str(tmp_path)]
+             + ["--repository", str(tmp_path / "repo"), flag, value])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: must be" in capsys.readouterr().err
+    assert not (tmp_path / "repo").exists()

@@ -49,16 +49,11 @@ def load_digits_split() -> DigitsSplit:
 
 
 @cache
-def digit_images() -> DecodedImages:
+def decoded_digits() -> DecodedImages:
     """The digits as `fit`'s image tasks hold a user's decoded folder (uint8 0..16, the served preprocessing
     IMAGE), each item's part of the fixed split as its split value ("train"/"val"/"test")."""
     bunch = load_digits()
     y = bunch.target.astype(np.int64)
-    split_values: list[str | None] = [""] * len(y)
-    split = stratified_split(y)
-    for name, rows in (("train", split.train), ("val", split.val), ("test", split.test)):
-        for i in rows:
-            split_values[i] = name
     return DecodedImages(
         pixels=bunch.images.astype(np.uint8)[:, None, :, :],  # (N, 1, 8, 8), integers 0..16
         labels=[LABELS[d] for d in y],
@@ -67,5 +62,5 @@ def digit_images() -> DecodedImages:
         settings=IMAGE,
         layout=f"scikit-learn's bundled handwritten digits (8x8 scans, bright ink on dark; split column = the fixed "
         f"split of training/data/splits.py: {describe_split()})",
-        split_values=split_values,
+        split_values=stratified_split(y).parts(),
     )

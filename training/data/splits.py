@@ -25,6 +25,14 @@ class SplitIndices:
     val: np.ndarray
     test: np.ndarray
 
+    def parts(self) -> list[str]:
+        """Each item's part, "train"/"val"/"test": the split as `fit`'s split column holds it."""
+        names = [""] * (len(self.train) + len(self.val) + len(self.test))
+        for name, rows in (("train", self.train), ("val", self.val), ("test", self.test)):
+            for i in rows:
+                names[i] = name
+        return names
+
 
 def stratified_split(labels: np.ndarray) -> SplitIndices:
     """Indices for a split that keeps each class's share in every part (spam is only ~13%)."""

@@ -30,6 +30,13 @@ def _rate(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0.0 or value == float("inf"):
@@ -121,9 +128,12 @@ def add_fit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], com
         help="maximum epochs (default: the task's own; early stopping usually ends sooner)",
     )
     train.add_argument("--batch-size", type=_positive_int, default=None, help="default: the task's own")
-    train.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the task's own)")
+    train.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate (default: the task's own)")
     train.add_argument(
-        "--weight-decay", type=float, default=None, help="L2 penalty, AdamW's decoupled form (default: the task's own)"
+        "--weight-decay",
+        type=_non_negative_float,
+        default=None,
+        help="L2 penalty, AdamW's decoupled form (default: the task's own)",
     )
     train.add_argument(
         "--patience",

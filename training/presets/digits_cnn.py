@@ -10,7 +10,7 @@ what a served model's cost per request is made of, at no loss on the floors (tes
 
 from __future__ import annotations
 
-from training.data.digits import SOURCE, digit_images
+from training.data.digits import SOURCE, decoded_digits
 from training.fit.options import FitOptions
 from training.fit.tasks.image_classification import LabelledImages, labelled
 from training.presets import Preset, as_family
@@ -18,7 +18,7 @@ from training.presets import Preset, as_family
 
 def load(options: FitOptions) -> LabelledImages:
     """The digits (uint8 0..16) with the fixed split of training/data/splits.py as their split values."""
-    return labelled(digit_images(), options)
+    return labelled(decoded_digits(), options)
 
 
 PRESET = Preset(

