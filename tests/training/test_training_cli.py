@@ -112,9 +112,10 @@ def test_list_shows_each_bundled_model_as_the_fit_command_it_equals(
 def test_fit_refuses_an_impossible_schedule_value_naming_the_flag(
     flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    repository = tmp_path / "repo"
+    argv = ["fit", "m", "--task", "tabular-classification", "--data", str(tmp_path), "--repository", str(repository)]
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "m", "--task", "tabular-classification", "--data", str(tmp_path)]
-             + ["--repository", str(tmp_path / "repo"), flag, value])
+        main([*argv, flag, value])
     assert exit_info.value.code == 2
     assert f"argument {flag}: must be" in capsys.readouterr().err
-    assert not (tmp_path / "repo").exists()
+    assert not repository.exists()
